@@ -1,0 +1,170 @@
+"""PowerPro database access, shared by both DAGs: SQL loading and the hook from the connection.
+
+The SQL in ``include/sql/`` is written once, in T-SQL, with ``@Name`` parameters so a DBA can
+``DECLARE`` them and run a file in SSMS. On SQL Server (conn type ``mssql``) it runs as
+written; on the embedded demo engine (conn type ``sqlite``) sqlglot translates it. Either way
+the values are bound as parameters through SQLAlchemy, never formatted into the SQL text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import contextmanager
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import sqlglot
+from sqlalchemy import bindparam, inspect, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import TextClause
+
+#: ``include/sql`` beside ``plugins/`` (the layout Airflow and the compose file use).
+SQL_DIR = Path(os.environ.get("POWERPRO_MOODLE_SQL_DIR", Path(__file__).resolve().parents[2] / "include" / "sql"))
+
+#: conn type -> the sqlglot dialect the shipped T-SQL is translated to (None: run as written).
+DIALECTS: dict[str, str | None] = {"mssql": None, "sqlite": "sqlite"}
+
+# @Name, but not @@ROWCOUNT-style globals and not inside an email-like word.
+_PARAM = re.compile(r"(?<![@\w])@([A-Za-z_]\w*)")
+# A "--" comment to the end of its line (the shipped SQL has no "--" inside string literals).
+_COMMENT = re.compile(r"--[^\n]*")
+
+
+class UnsupportedConnection(ValueError):
+    """The ``powerpro_db`` connection has a type the sync cannot talk to."""
+
+
+def sql_path(name: str) -> Path:
+    path = SQL_DIR / f"{name}.sql"
+    if not path.is_file():
+        raise FileNotFoundError(f"SQL file {path} is missing")
+    return path
+
+
+def _drop_type_lengths(node: sqlglot.exp.Expression) -> sqlglot.exp.Expression:
+    # SQLite takes any type name but not NVARCHAR(MAX)'s "MAX": its types need no length.
+    if isinstance(node, sqlglot.exp.DataType) and node.expressions:
+        return sqlglot.exp.DataType(this=node.this)
+    return node
+
+
+@lru_cache(maxsize=None)
+def load_statements(name: str, dialect: str | None, expanding: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """The statements of ``include/sql/<name>.sql`` ready for SQLAlchemy ``text()``.
+
+    :param dialect: ``None`` to keep T-SQL (one batch), else a sqlglot dialect to translate to
+        (one string per statement).
+    :param expanding: parameters bound to a list, written ``IN (@Name)`` in the file.
+    """
+    source = sql_path(name).read_text(encoding="utf-8")
+    if dialect is None:
+        # As written, less the comments: SQLAlchemy would read a ":word" in one as a parameter.
+        statements = [_COMMENT.sub("", source)]
+    else:
+        statements = [
+            tree.transform(_drop_type_lengths).sql(dialect, comments=False)
+            for tree in sqlglot.parse(source, read="tsql")
+            if tree is not None
+        ]
+    out = []
+    for sql in statements:
+        for param in expanding:
+            sql = re.sub(rf"\(\s*@{param}\s*\)", f":{param}", sql)
+        out.append(_PARAM.sub(r":\1", sql))
+    return tuple(out)
+
+
+class PowerProDb:
+    """The PowerPro database behind an Airflow connection (``mssql`` or ``sqlite``).
+
+    Nothing connects until a method is called, so building one at parse time is free.
+
+    :param conn_id: Airflow connection id, ``powerpro_db`` by default.
+    """
+
+    def __init__(self, conn_id: str = "powerpro_db") -> None:
+        self.conn_id = conn_id
+
+    @cached_property
+    def connection(self):
+        from airflow.sdk import BaseHook
+
+        return BaseHook.get_connection(self.conn_id)
+
+    @cached_property
+    def dialect(self) -> str | None:
+        conn_type = self.connection.conn_type
+        if conn_type not in DIALECTS:
+            raise UnsupportedConnection(
+                f"connection {self.conn_id!r} has type {conn_type!r}; the sync supports "
+                f"{', '.join(sorted(DIALECTS))}"
+            )
+        return DIALECTS[conn_type]
+
+    @cached_property
+    def engine(self) -> Engine:
+        self.dialect  # fail with a clear message before building a hook of the wrong kind
+        return self.connection.get_hook().get_sqlalchemy_engine()
+
+    def statements(self, name: str, params: Mapping[str, Any] | None = None) -> list[TextClause]:
+        expanding = frozenset(k for k, v in (params or {}).items() if isinstance(v, (list, tuple)))
+        clauses = []
+        for sql in load_statements(name, self.dialect, expanding):
+            clause = text(sql)
+            if expanding:
+                clause = clause.bindparams(*(bindparam(k, expanding=True) for k in expanding if f":{k}" in sql))
+            clauses.append(clause)
+        return clauses
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def run(
+        self, conn: Connection, name: str, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
+    ) -> None:
+        """Run a file's statements; a list of parameter sets runs each statement as a batch."""
+        if params is None:
+            params = {}
+        if isinstance(params, Sequence) and not params:
+            return
+        sample = params[0] if isinstance(params, Sequence) else params
+        for clause in self.statements(name, sample):
+            conn.execute(clause, list(params) if isinstance(params, Sequence) else dict(params))
+
+    def fetch(self, conn: Connection, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Rows of a file's (single) query, as dicts keyed by column name."""
+        *setup, query = self.statements(name, params)
+        for clause in setup:
+            conn.execute(clause, dict(params or {}))
+        return [dict(row) for row in conn.execute(query, dict(params or {})).mappings()]
+
+    def query(self, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self.transaction() as conn:
+            return self.fetch(conn, name, params)
+
+    def ensure_tables(self, tables: Sequence[str]) -> list[str]:
+        """Create the sync's own tables that are missing (``create_table_<name>.sql``).
+
+        Idempotent, and safe when both DAGs start at once. Never touches PowerPro's tables.
+
+        :return: the tables it created.
+        """
+        created = []
+        for table in tables:
+            if not table.startswith("MoodleSync"):
+                raise ValueError(f"{table!r} is not one of the sync's own tables (MoodleSync...)")
+            if inspect(self.engine).has_table(table):
+                continue
+            try:
+                with self.transaction() as conn:
+                    self.run(conn, f"create_table_{table}")
+                created.append(table)
+            except Exception:
+                if not inspect(self.engine).has_table(table):  # not another run's win: a real error
+                    raise
+        return created

@@ -1,0 +1,1 @@
+"""Formats and rules: pure Python, no Airflow import (a test enforces it)."""

@@ -1,0 +1,133 @@
+"""The Moodle FTP server, shared by both DAGs: atomic uploads, listings, moves that never
+overwrite. Built on the FTP provider's hooks; FTPS when the connection's extra says
+``{"tls": true}``.
+"""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import posixpath
+from types import TracebackType
+
+from airflow.providers.ftp.hooks.ftp import FTPHook, FTPSHook
+
+#: Suffix of a file still being written: Moodle's pickup only takes ``*.csv``.
+PARTIAL_SUFFIX = ".part"
+
+
+def _is_missing(err: ftplib.error_perm) -> bool:
+    return str(err).startswith("550")
+
+
+class MoodleFtp:
+    """One FTP session to the Moodle server; use it as a context manager.
+
+    :param conn_id: Airflow connection id, ``moodle_ftp`` by default.
+    """
+
+    def __init__(self, conn_id: str = "moodle_ftp") -> None:
+        self.conn_id = conn_id
+        self.hook: FTPHook | None = None
+
+    def __enter__(self) -> MoodleFtp:
+        extra = FTPHook.get_connection(self.conn_id).extra_dejson
+        tls = str(extra.get("tls", "false")).lower() in ("1", "true", "yes")
+        self.hook = (FTPSHook if tls else FTPHook)(ftp_conn_id=self.conn_id)
+        self.ftp.voidcmd("TYPE I")  # binary transfers; also lets SIZE work after a listing
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.hook is not None:
+            try:
+                self.hook.close_conn()
+            except (OSError, EOFError, ftplib.Error):
+                pass  # the session is gone already; the task's own error matters more
+            self.hook = None
+
+    @property
+    def ftp(self) -> ftplib.FTP:
+        assert self.hook is not None, "use MoodleFtp as a context manager"
+        return self.hook.get_conn()
+
+    def ensure_folder(self, folder: str) -> None:
+        """Create ``folder`` and its parents when missing."""
+        path = ""
+        for part in [p for p in folder.split("/") if p]:
+            path += "/" + part
+            try:
+                self.hook.create_directory(path)
+            except ftplib.error_perm as err:  # 550: exists already (or not allowed: next call says)
+                if not _is_missing(err):
+                    raise
+
+    def names(self, folder: str) -> set[str]:
+        """File and folder names in ``folder`` (empty when the folder is missing)."""
+        try:
+            listing = self.hook.list_directory(folder)
+        except ftplib.error_perm as err:
+            if _is_missing(err) or str(err).startswith("450"):
+                return set()
+            raise
+        return {posixpath.basename(n.rstrip("/")) for n in listing}
+
+    def list_files(self, folder: str, suffix: str) -> list[str]:
+        """Names of the files in ``folder`` ending with ``suffix`` (case-insensitive), sorted."""
+        try:
+            entries = list(self.ftp.mlsd(folder, facts=["type"]))
+        except ftplib.error_perm as err:
+            if _is_missing(err):
+                return []
+            if not str(err).startswith("500"):
+                raise
+            entries = [(name, {"type": "file"}) for name in self.names(folder)]  # server without MLSD
+        return sorted(
+            name
+            for name, facts in entries
+            if facts.get("type", "file") == "file" and name.lower().endswith(suffix.lower())
+        )
+
+    def read(self, path: str) -> bytes:
+        buf = io.BytesIO()
+        self.hook.retrieve_file(path, buf)
+        return buf.getvalue()
+
+    def write(self, path: str, data: bytes) -> None:
+        self.hook.store_file(path, io.BytesIO(data))
+
+    def upload_atomic(self, folder: str, name: str, data: bytes) -> str:
+        """Write ``data`` to ``folder/name`` so a reader never sees it half-written.
+
+        The bytes go to ``name + ".part"`` first and are renamed when complete. Uploading the same
+        name again (a re-run of the same DAG run) replaces the earlier copy.
+
+        :return: the remote path.
+        """
+        self.ensure_folder(folder)
+        final = posixpath.join(folder, name)
+        partial = final + PARTIAL_SUFFIX
+        self.write(partial, data)
+        if name in self.names(folder):
+            self.hook.delete_file(final)
+        self.hook.rename(partial, final)
+        return final
+
+    def free_name(self, folder: str, name: str) -> str:
+        """``name``, or ``stem-2.ext``, ``stem-3.ext``... whichever is not taken in ``folder``."""
+        taken = self.names(folder)
+        stem, ext = posixpath.splitext(name)
+        candidate, n = name, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{stem}-{n}{ext}"
+        return candidate
+
+    def move(self, path: str, folder: str) -> str:
+        """Move ``path`` into ``folder`` without overwriting anything there.
+
+        :return: the new path (its name may carry a ``-N`` suffix).
+        """
+        self.ensure_folder(folder)
+        target = posixpath.join(folder, self.free_name(folder, posixpath.basename(path)))
+        self.hook.rename(path, target)
+        return target

@@ -1,0 +1,1 @@
+"""Custom operators: the Airflow edge around the Moodle file formats."""

@@ -1,0 +1,98 @@
+"""What every operator of the sync shares: connection ids, lazy hooks, settings, and turning
+a :class:`~powerpro_moodle.formats.summary.TaskSummary` into the XCom the sync log reads."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from powerpro_moodle.config import MOODLE_CONN_ID, POWERPRO_CONN_ID, load_settings
+from powerpro_moodle.formats.settings import Settings, SettingsError
+from powerpro_moodle.formats.summary import TaskSummary
+
+if TYPE_CHECKING:
+    from powerpro_moodle.db import PowerProDb
+    from powerpro_moodle.ftp import MoodleFtp
+
+
+def as_bool(name: str, value: Any) -> bool:
+    """A run parameter as a bool (templated values may arrive as text)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.strip().lower() in ("true", "1", "yes")
+    raise AirflowFailException(f"run parameter {name!r} must be true or false, got {value!r}")
+
+
+class PowerProMoodleOperator(BaseOperator):
+    """Base of the sync's operators.
+
+    Subclasses implement :meth:`sync` and return a :class:`TaskSummary`; this class returns it
+    as the task's XCom, which the sync log callback writes to ``ELearningSyncLog``.
+
+    :param powerpro_conn_id: the PowerPro database connection (``mssql``, or ``sqlite`` for the demo).
+    :param moodle_conn_id: the Moodle FTP connection.
+    """
+
+    direction: str = ""
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self, *, powerpro_conn_id: str = POWERPRO_CONN_ID, moodle_conn_id: str = MOODLE_CONN_ID, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.powerpro_conn_id = powerpro_conn_id
+        self.moodle_conn_id = moodle_conn_id
+
+    @cached_property
+    def db(self) -> PowerProDb:
+        from powerpro_moodle.db import PowerProDb
+
+        return PowerProDb(self.powerpro_conn_id)
+
+    def ftp(self) -> MoodleFtp:
+        from powerpro_moodle.ftp import MoodleFtp
+
+        return MoodleFtp(self.moodle_conn_id)
+
+    def settings(self) -> Settings:
+        try:
+            return load_settings()
+        except SettingsError as err:  # bad configuration: retrying cannot help
+            raise AirflowFailException(str(err)) from err
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from powerpro_moodle.db import UnsupportedConnection
+
+        try:
+            summary = self.sync(context)
+        except UnsupportedConnection as err:
+            raise AirflowFailException(str(err)) from err
+        self.log.info("%s", summary.message)
+        return summary.to_xcom()
+
+    def sync(self, context: Any) -> TaskSummary:
+        raise NotImplementedError
+
+
+class EnsureSyncTablesOperator(PowerProMoodleOperator):
+    """Create the sync's own ``MoodleSync…`` tables that are missing (idempotent).
+
+    :param tables: the tables this DAG uses; each has ``include/sql/create_table_<name>.sql``.
+    :param direction: ``Provisioning`` or ``Resulting``, for the sync log.
+    """
+
+    ui_color = "#f1f3f4"
+
+    def __init__(self, *, tables: list[str], direction: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tables = tables
+        self.direction = direction
+
+    def sync(self, context: Any) -> TaskSummary:
+        created = self.db.ensure_tables(self.tables)
+        message = f"created sync tables {', '.join(created)}" if created else "sync tables present"
+        return TaskSummary(self.direction, message=message, extra={"created_tables": created})

@@ -1,0 +1,116 @@
+"""Real parts for the tests: a pyftpdlib server on 127.0.0.1, a reference-schema SQLite
+PowerPro, and an Airflow home with a migrated metadata database for ``dag.test()``."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Airflow reads its configuration when first imported: set it up before anything imports it.
+_HOME = Path(tempfile.mkdtemp(prefix="powerpro_moodle_airflow_"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_HOME),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow.db",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        # One quick retry, so the retry callback is exercised without waiting minutes.
+        "POWERPRO_MOODLE_RETRIES": "1",
+        "POWERPRO_MOODLE_RETRY_DELAY": "0",
+    }
+)
+os.environ.pop("AIRFLOW_VAR_POWERPRO_MOODLE_SETTINGS", None)
+
+import logging  # noqa: E402
+
+import pytest  # noqa: E402
+
+from ftp_server import start_in_thread  # noqa: E402
+from powerpro_sample import PowerPro, conn_json, create_reference_db  # noqa: E402
+
+FTP_USER, FTP_PASSWORD = "moodle", "ftp-Secr3t-pw"
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """Airflow's metadata database, migrated once per session."""
+    from airflow.utils.db import initdb
+
+    initdb()
+    return _HOME
+
+
+class FtpServer:
+    def __init__(self, root: Path, port: int) -> None:
+        self.root, self.port = root, port
+
+    def path(self, remote: str) -> Path:
+        return self.root / remote.lstrip("/")
+
+    def files(self, folder: str) -> list[str]:
+        path = self.path(folder)
+        return sorted(p.name for p in path.iterdir() if p.is_file()) if path.is_dir() else []
+
+    def put(self, remote: str, data: bytes | str) -> None:
+        target = self.path(remote)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+@pytest.fixture
+def ftp_server(tmp_path, monkeypatch):
+    """A real FTP server on 127.0.0.1 behind the ``moodle_ftp`` connection."""
+    logging.getLogger("pyftpdlib").setLevel(logging.WARNING)
+    root = tmp_path / "ftp"
+    root.mkdir()
+    server, port = start_in_thread(root, FTP_USER, FTP_PASSWORD)
+    monkeypatch.setenv("AIRFLOW_CONN_MOODLE_FTP", f"ftp://{FTP_USER}:{FTP_PASSWORD}@127.0.0.1:{port}")
+    yield FtpServer(root, port)
+    server.close_all()
+
+
+@pytest.fixture
+def powerpro(tmp_path, monkeypatch):
+    """A reference-schema PowerPro database on SQLite behind the ``powerpro_db`` connection."""
+    path = tmp_path / "powerpro.db"
+    create_reference_db(path)
+    monkeypatch.setenv("AIRFLOW_CONN_POWERPRO_DB", conn_json(path))
+    db = PowerPro(path)
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def settings(monkeypatch):
+    """Set the ``powerpro_moodle_settings`` Variable (JSON) for a test."""
+    import json
+
+    def _set(**values):
+        monkeypatch.setenv("AIRFLOW_VAR_POWERPRO_MOODLE_SETTINGS", json.dumps(values))
+
+    return _set
+
+
+def _load_dag(dag_id: str):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.get_dag(dag_id)
+
+
+@pytest.fixture
+def run_dag(airflow_db):
+    """Run a DAG for real with ``dag.test()``; returns the DagRun (it does not raise on failure)."""
+
+    def _run(dag_id: str, **conf):
+        dag = _load_dag(dag_id)
+        return dag.test(run_conf=conf or None)
+
+    return _run
