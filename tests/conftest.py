@@ -102,7 +102,7 @@ def _load_dag(dag_id: str):
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert not bag.import_errors, bag.import_errors
-    return bag.get_dag(dag_id)
+    return bag.dags[dag_id]
 
 
 @pytest.fixture

@@ -184,9 +184,10 @@ def plan_users_export(
         user = MoodleUser(
             student_number=student_number,
             username=make_username(student_number, first.email, username_rule),
-            firstname=(first.first_name or "").strip(),
-            lastname=(first.last_name or "").strip(),
-            alternatename=(first.preferred_name or "").strip(),
+            # Names are exported as entered (a leading tab or CR is neutralised below, not hidden).
+            firstname=first.first_name or "",
+            lastname=first.last_name or "",
+            alternatename=first.preferred_name or "",
             email=(first.email or "").strip(),
             auth=auth,
             cohorts=tuple(sorted({r.moodle_cohort.strip() for r in recs})),

@@ -1,0 +1,371 @@
+"""From Moodle completions to PowerPro unit outcomes: the rules and the matching decision.
+
+SPEC section 5. No database here: the caller reads the students, the course-to-unit mapping
+and the EnrolmentUnit rows, and this module decides, row by row and with a reason for every
+row it leaves out, what to write:
+
+* :func:`outcome_for` applies the outcome rules to one completion row;
+* :func:`choose_target` picks the EnrolmentUnit row when a student has the unit under
+  several enrolments (course transfer);
+* :func:`plan_outcomes` turns a parsed completion file into the writes, the counts and the
+  anomalies and errors-file entries.
+
+Identifiers are compared stripped and case-insensitively, as SQL Server's default collation
+compares them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Mapping, Sequence
+from zoneinfo import ZoneInfo
+
+from powerpro_moodle.formats.completion_file import CompletionFile, CompletionRow
+from powerpro_moodle.formats.settings import OutcomeRules
+from powerpro_moodle.formats.summary import REJECTED, WARNING, Anomaly
+
+#: ``OutcomeSource`` of the outcomes this sync writes; only those (or empty outcomes) are rewritten.
+MOODLE_SOURCE = "Moodle sync"
+
+#: Kinds :func:`outcome_for` returns.
+NOT_COMPLETED = "not_completed"
+COMPETENT = "competent"
+NOT_YET_COMPETENT = "not_yet_competent"
+
+
+@dataclass(frozen=True)
+class EnrolmentUnitRow:
+    """One PowerPro ``EnrolmentUnit`` row with its enrolment's status and the student's number."""
+
+    enrolment_unit_id: int
+    enrolment_id: int
+    enrolment_status: str
+    student_number: str
+    unit_code: str
+    outcome_code: str | None
+    outcome_date: date | None
+    outcome_source: str | None
+
+
+@dataclass(frozen=True)
+class OutcomeWrite:
+    """One outcome to write (with ``OutcomeSource = MOODLE_SOURCE``).
+
+    :param row: the completion file's data row it comes from.
+    """
+
+    enrolment_unit_id: int
+    outcome_code: str
+    outcome_date: date
+    student_number: str
+    unit_code: str
+    row: int
+
+
+@dataclass
+class OutcomePlan:
+    """What applying one completion file means.
+
+    Counts are per completion row and unit: a Moodle course that stands for three units counts
+    three times.
+
+    :param writes: the outcomes to write, in file order.
+    :param up_to_date: already holding what Moodle would write (including a manual outcome equal to it).
+    :param not_completed: course not completed: nothing to write.
+    :param not_yet_competent: failing grade with no outcome configured for it: reported, not written.
+    :param superseded: a later completion in the same file went to the same EnrolmentUnit row.
+    :param anomalies: rejected rows and conflicts (:data:`REJECTED`); transfer choices,
+        not-yet-competent candidates and superseded rows (:data:`WARNING`).
+    :param errors: the errors-file entries: each rejected row's original values plus ``row`` and ``reason``.
+    """
+
+    writes: list[OutcomeWrite] = field(default_factory=list)
+    up_to_date: int = 0
+    not_completed: int = 0
+    not_yet_competent: int = 0
+    superseded: int = 0
+    anomalies: list[Anomaly] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rows_written(self) -> int:
+        return len(self.writes)
+
+    @property
+    def rows_skipped(self) -> int:
+        return self.up_to_date + self.not_completed + self.not_yet_competent + self.superseded
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(1 for a in self.anomalies if a.level == REJECTED)
+
+
+def _norm(value: str | None) -> str:
+    # SQL Server's default collation is case-insensitive and ignores trailing spaces.
+    return (value or "").strip().upper()
+
+
+def _is_active(row: EnrolmentUnitRow) -> bool:
+    return _norm(row.enrolment_status) == "ACTIVE"
+
+
+def outcome_for(row: CompletionRow, rules: OutcomeRules, tz: ZoneInfo) -> tuple[str, str | None, date | None]:
+    """Apply the outcome rules to one completion row.
+
+    :param tz: the RTO's timezone: the outcome date is the completion's date *there*
+        (14:30 UTC on 31 March 2026 is 1 April in Australia/Sydney).
+    :returns: ``(kind, code, date)``: kind is :data:`NOT_COMPLETED` (code and date ``None``),
+        :data:`COMPETENT` (``rules.competent``) or :data:`NOT_YET_COMPETENT`
+        (``rules.not_yet_competent``, ``None`` when it is only reported).
+    """
+    if row.completed_at is None:
+        return NOT_COMPLETED, None, None
+    day = row.completed_at.astimezone(tz).date()
+    # Moodle has no failed state at course level: "not competent" can only come from the grade.
+    if row.gradepass is None or row.finalgrade is None or row.finalgrade >= row.gradepass:
+        return COMPETENT, rules.competent, day
+    return NOT_YET_COMPETENT, rules.not_yet_competent, day
+
+
+def choose_target(rows: Sequence[EnrolmentUnitRow]) -> tuple[EnrolmentUnitRow, str | None]:
+    """Pick the EnrolmentUnit row a student's unit outcome goes to.
+
+    The row under an ``Active`` enrolment wins, newest (highest) ``EnrolmentID`` first;
+    otherwise the newest enrolment. Ties within one enrolment go to the highest
+    ``EnrolmentUnitID``, so the choice is always the same.
+
+    :param rows: the student's rows for one unit (at least one).
+    :returns: the row, and a sentence explaining the choice when there was one to make.
+    """
+    if not rows:
+        raise ValueError("choose_target needs at least one EnrolmentUnit row")
+    target = max(rows, key=lambda r: (_is_active(r), r.enrolment_id, r.enrolment_unit_id))
+    if len(rows) == 1:
+        return target, None
+    listed = ", ".join(
+        f"{r.enrolment_id} ({r.enrolment_status})" for r in sorted(rows, key=lambda r: (r.enrolment_id, r.enrolment_unit_id))
+    )
+    actives = sum(1 for r in rows if _is_active(r))
+    if actives > 1:
+        choice = f"the outcome goes to enrolment {target.enrolment_id} (Active, newest)"
+    elif actives == 1:
+        choice = f"the outcome goes to enrolment {target.enrolment_id} (Active)"
+    else:
+        choice = f"none is Active, so the outcome goes to enrolment {target.enrolment_id} (newest)"
+    return target, (
+        f"StudentNumber {target.student_number} has unit {target.unit_code} under enrolments {listed}: {choice}"
+    )
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A completion that has found its EnrolmentUnit row, before checking what the row holds."""
+
+    seq: int
+    row: CompletionRow
+    target: EnrolmentUnitRow
+    code: str
+    day: date
+
+
+def _unique(codes: Sequence[str]) -> list[str]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for code in codes:
+        if _norm(code) and _norm(code) not in seen:
+            seen.add(_norm(code))
+            out.append(code.strip())
+    return out
+
+
+def _grade(value: Any) -> str:
+    return "none" if value is None else str(value)
+
+
+class _Planner:
+    def __init__(self, plan: OutcomePlan) -> None:
+        self.plan = plan
+
+    def reject(self, row: CompletionRow, record: str, key: str, code: str, reason: str, data: dict[str, Any]) -> None:
+        self.plan.anomalies.append(Anomaly(record, key, code, reason, level=REJECTED, data=data))
+        self.plan.errors.append({**row.original, "row": row.row, "reason": reason})
+
+    def warn(self, key: str, code: str, reason: str, data: dict[str, Any]) -> None:
+        self.plan.anomalies.append(Anomaly("student", key, code, reason, level=WARNING, data=data))
+
+
+def plan_outcomes(
+    file: CompletionFile,
+    students: Mapping[str, str],
+    course_units: Mapping[str, Sequence[str]],
+    enrolment_units: Sequence[EnrolmentUnitRow],
+    rules: OutcomeRules,
+    tz: ZoneInfo,
+) -> OutcomePlan:
+    """Decide what a completion file writes to PowerPro.
+
+    Per completion row, in this order: unknown student, unknown course or unit, and (per
+    unit) no EnrolmentUnit row for it are rejected; then a not-completed course is counted
+    and a failing grade with no outcome configured is reported; otherwise the outcome goes to
+    the row :func:`choose_target` picks, unless that row holds an outcome from a person or
+    another source (a conflict, unless it already equals Moodle's) or already holds it.
+
+    :param file: the parsed completion file; its bad rows are reported here too.
+    :param students: upper-cased ``user_idnumber`` → PowerPro StudentNumber, for those that exist.
+    :param course_units: upper-cased ``course_idnumber`` → the UnitCodes it stands for (an explicit
+        MoodleCourseUnit mapping already preferred over the UnitCode itself).
+    :param enrolment_units: every EnrolmentUnit row of those students.
+    :param rules: what a completion becomes.
+    :param tz: the RTO's timezone, for the outcome date.
+    """
+    plan = OutcomePlan()
+    out = _Planner(plan)
+    for bad in file.bad_rows:
+        plan.anomalies.append(bad.to_anomaly())
+        plan.errors.append({**bad.original, "row": bad.row, "reason": bad.reason})
+
+    # Re-key defensively: the caller's keys are meant to be upper-cased already.
+    student_of = {_norm(k): v for k, v in students.items()}
+    units_of = {_norm(k): list(v) for k, v in course_units.items()}
+    rows_of: dict[tuple[str, str], list[EnrolmentUnitRow]] = defaultdict(list)
+    for eu in enrolment_units:
+        rows_of[_norm(eu.student_number), _norm(eu.unit_code)].append(eu)
+
+    chosen: dict[int, _Candidate] = {}
+    seq = 0
+    for row in file.rows:
+        where = f"Moodle course {row.course_idnumber}, file row {row.row}"
+        student_number = student_of.get(_norm(row.user_idnumber))
+        if student_number is None:
+            out.reject(
+                row,
+                "student",
+                row.user_idnumber,
+                "unknown_student",
+                f"Moodle user_idnumber {row.user_idnumber} matches no PowerPro StudentNumber ({where})",
+                {"user_idnumber": row.user_idnumber, "course_idnumber": row.course_idnumber, "row": row.row},
+            )
+            continue
+        units = _unique(units_of.get(_norm(row.course_idnumber), ()))
+        if not units:
+            out.reject(
+                row,
+                "student",
+                student_number,
+                "unknown_unit",
+                f"Moodle course_idnumber {row.course_idnumber} is neither mapped in MoodleCourseUnit nor a "
+                f"PowerPro UnitCode (StudentNumber {student_number}, file row {row.row})",
+                {"student_number": student_number, "course_idnumber": row.course_idnumber, "row": row.row},
+            )
+            continue
+        kind, code, day = outcome_for(row, rules, tz)
+        for unit in units:
+            facts = {"student_number": student_number, "unit_code": unit, "row": row.row}
+            candidates = rows_of.get((_norm(student_number), _norm(unit)))
+            if not candidates:
+                out.reject(
+                    row,
+                    "student",
+                    student_number,
+                    "not_enrolled",
+                    f"StudentNumber {student_number} is not enrolled in unit {unit} ({where})",
+                    facts,
+                )
+                continue
+            if kind == NOT_COMPLETED:
+                plan.not_completed += 1
+                continue
+            if code is None:
+                plan.not_yet_competent += 1
+                out.warn(
+                    student_number,
+                    NOT_YET_COMPETENT,
+                    f"StudentNumber {student_number} completed unit {unit} on {day.isoformat()} with grade "
+                    f"{_grade(row.finalgrade)} below the pass mark {_grade(row.gradepass)} ({where}): "
+                    "a not-yet-competent candidate for a trainer to assess; nothing was written",
+                    {
+                        **facts,
+                        "finalgrade": _grade(row.finalgrade),
+                        "gradepass": _grade(row.gradepass),
+                        "completed": day.isoformat(),
+                    },
+                )
+                continue
+            target, why = choose_target(candidates)
+            if why:
+                out.warn(
+                    student_number,
+                    "transfer",
+                    f"{why} ({where})",
+                    {**facts, "enrolment_id": target.enrolment_id, "enrolment_unit_id": target.enrolment_unit_id},
+                )
+            seq += 1
+            candidate = _Candidate(seq, row, target, code, day)
+            earlier = chosen.get(target.enrolment_unit_id)
+            if earlier is None:
+                chosen[target.enrolment_unit_id] = candidate
+                continue
+            # Two rows of one file for the same unit (say a cluster course and the unit's own
+            # course): the latest completion wins, then the later row, so reruns agree.
+            keep, drop = sorted((earlier, candidate), key=lambda c: (c.row.completed_at, c.row.row), reverse=True)
+            chosen[target.enrolment_unit_id] = keep
+            plan.superseded += 1
+            if (keep.code, keep.day) != (drop.code, drop.day):
+                out.warn(
+                    student_number,
+                    "superseded",
+                    f"StudentNumber {student_number} unit {target.unit_code}: file rows {keep.row.row} and "
+                    f"{drop.row.row} give different outcomes ({keep.code} on {keep.day.isoformat()} and "
+                    f"{drop.code} on {drop.day.isoformat()}); the later completion, row {keep.row.row}, was used",
+                    {**facts, "unit_code": target.unit_code, "used_row": keep.row.row, "ignored_row": drop.row.row},
+                )
+
+    for candidate in sorted(chosen.values(), key=lambda c: (c.row.row, c.seq)):
+        _decide(candidate, out)
+    return plan
+
+
+def _decide(candidate: _Candidate, out: _Planner) -> None:
+    """Write, count as up to date, or report a conflict with an outcome Moodle does not own."""
+    plan = out.plan
+    target, row, code, day = candidate.target, candidate.row, candidate.code, candidate.day
+    existing = (target.outcome_code or "").strip()
+    ours = _norm(target.outcome_source) == _norm(MOODLE_SOURCE)
+    if existing and not ours:
+        if _norm(existing) == _norm(code):
+            # A person already recorded what Moodle says: nothing to do, nothing to report.
+            plan.up_to_date += 1
+            return
+        source = f"source {target.outcome_source.strip()!r}" if (target.outcome_source or "").strip() else "no source"
+        out.reject(
+            row,
+            "student",
+            target.student_number,
+            "conflict",
+            f"StudentNumber {target.student_number} unit {target.unit_code} already has outcome {existing} "
+            f"({source}) and Moodle gives {code} (Moodle course {row.course_idnumber}, file row {row.row}): "
+            "an outcome not written by the Moodle sync is never overwritten",
+            {
+                "student_number": target.student_number,
+                "unit_code": target.unit_code,
+                "existing_outcome": existing,
+                "existing_source": target.outcome_source,
+                "moodle_outcome": code,
+            },
+        )
+        return
+    if ours and _norm(existing) == _norm(code) and target.outcome_date == day:
+        plan.up_to_date += 1
+        return
+    plan.writes.append(
+        OutcomeWrite(
+            enrolment_unit_id=target.enrolment_unit_id,
+            outcome_code=code,
+            outcome_date=day,
+            student_number=target.student_number,
+            unit_code=target.unit_code,
+            row=row.row,
+        )
+    )
