@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import DAG, Param
-
 from powerpro_moodle.config import default_args, schedule
 from powerpro_moodle.operators.base import EnsureSyncTablesOperator
 from powerpro_moodle.operators.provisioning import PROVISIONING_TABLES, MoodleUsersExportOperator

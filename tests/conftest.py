@@ -4,7 +4,6 @@ PowerPro, and an Airflow home with a migrated metadata database for ``dag.test()
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -30,7 +29,6 @@ os.environ.pop("AIRFLOW_VAR_POWERPRO_MOODLE_SETTINGS", None)
 import logging  # noqa: E402
 
 import pytest  # noqa: E402
-
 from ftp_server import start_in_thread  # noqa: E402
 from powerpro_sample import PowerPro, conn_json, create_reference_db  # noqa: E402
 

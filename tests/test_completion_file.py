@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-
 from powerpro_moodle.formats.completion_file import (
     BadRow,
     CompletionFile,
@@ -154,7 +153,9 @@ def test_timecompleted(value, expected):
 @pytest.mark.parametrize(
     "value, reason",
     [
-        pytest.param("2026-03-31T14:30:00", "has no UTC offset, so its date would be ambiguous", id="iso without offset"),
+        pytest.param(
+            "2026-03-31T14:30:00", "has no UTC offset, so its date would be ambiguous", id="iso without offset"
+        ),
         pytest.param("2026-03-31", "has no UTC offset", id="date only"),
         pytest.param("31/03/2026", "neither Unix seconds nor an ISO 8601 time", id="australian date"),
         pytest.param("yesterday", "neither Unix seconds nor an ISO 8601 time", id="words"),
@@ -264,12 +265,7 @@ def test_agreeing_duplicates_are_dropped():
 
 
 def test_disagreeing_duplicates_are_all_rejected():
-    text = HEADER + (
-        f"S1,U1,{T_UNIX},80,50\n"
-        f"S2,U1,{T_UNIX},,\n"
-        f"s1,U1,{T_UNIX},40,50\n"
-        f"S1,u1,,,\n"
-    )
+    text = HEADER + (f"S1,U1,{T_UNIX},80,50\nS2,U1,{T_UNIX},,\ns1,U1,{T_UNIX},40,50\nS1,u1,,,\n")
     result = parse(text)
     assert result.rows_read == 4
     assert result.duplicates == 0

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import sqlglot
-from sqlglot.errors import ErrorLevel
-
 from powerpro_moodle.db import SQL_DIR, load_statements
+from sqlglot.errors import ErrorLevel
 
 SQL_FILES = sorted(p for p in SQL_DIR.rglob("*.sql"))
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC
 
 import pytest
-
 from powerpro_moodle.formats.summary import REJECTED, WARNING
 from powerpro_moodle.formats.users_file import (
     EnrolmentRecord,
@@ -160,6 +160,6 @@ def test_a_student_suspended_before_is_sent_again():
 
 
 def test_file_name_is_the_runs_utc_time():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    assert users_file_name(datetime(2026, 3, 31, 14, 30, 5, tzinfo=timezone.utc)) == "powerpro_users_20260331T143005Z.csv"
+    assert users_file_name(datetime(2026, 3, 31, 14, 30, 5, tzinfo=UTC)) == "powerpro_users_20260331T143005Z.csv"

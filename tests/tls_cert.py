@@ -16,7 +16,7 @@ def make_self_signed(folder: Path) -> Path:
     """Write key and certificate into one PEM file (what pyftpdlib's certfile takes)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import cached_property, lru_cache
+from functools import cache, cached_property
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import sqlglot
 from sqlalchemy import bindparam, inspect, text
@@ -50,7 +51,7 @@ def _drop_type_lengths(node: sqlglot.exp.Expression) -> sqlglot.exp.Expression:
     return node
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_statements(name: str, dialect: str | None, expanding: frozenset[str] = frozenset()) -> tuple[str, ...]:
     """The statements of ``include/sql/<name>.sql`` ready for SQLAlchemy ``text()``.
 
@@ -105,7 +106,7 @@ class PowerProDb:
 
     @cached_property
     def engine(self) -> Engine:
-        self.dialect  # fail with a clear message before building a hook of the wrong kind
+        _ = self.dialect  # fail with a clear message before building a hook of the wrong kind
         return self.connection.get_hook().get_sqlalchemy_engine()
 
     def statements(self, name: str, params: Mapping[str, Any] | None = None) -> list[TextClause]:

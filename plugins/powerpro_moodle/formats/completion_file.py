@@ -212,8 +212,7 @@ def parse_time(value: str) -> datetime | None:
         # A local time without its offset would give the wrong outcome date around midnight.
         raise _RowError(
             "bad_time",
-            f"timecompleted {text!r} has no UTC offset, so its date would be ambiguous; "
-            "add one such as +10:00 or Z",
+            f"timecompleted {text!r} has no UTC offset, so its date would be ambiguous; add one such as +10:00 or Z",
         )
     parsed = parsed.astimezone(UTC)
     if parsed >= _TOO_LATE:
@@ -304,8 +303,7 @@ def parse_completion_file(data: bytes) -> CompletionFile:
         header = next((cells for cells in reader if not _blank(cells)), None)
         if header is None:
             raise UnreadableFile(
-                "The file is empty: a completion file needs a header row naming "
-                f"{', '.join(REQUIRED_COLUMNS)}."
+                f"The file is empty: a completion file needs a header row naming {', '.join(REQUIRED_COLUMNS)}."
             )
         positions = _column_positions(header)
         wanted = {name: positions[name] for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in positions}

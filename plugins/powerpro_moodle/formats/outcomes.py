@@ -17,9 +17,10 @@ compares them.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Mapping, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from powerpro_moodle.formats.completion_file import CompletionFile, CompletionRow
@@ -145,7 +146,8 @@ def choose_target(rows: Sequence[EnrolmentUnitRow]) -> tuple[EnrolmentUnitRow, s
     if len(rows) == 1:
         return target, None
     listed = ", ".join(
-        f"{r.enrolment_id} ({r.enrolment_status})" for r in sorted(rows, key=lambda r: (r.enrolment_id, r.enrolment_unit_id))
+        f"{r.enrolment_id} ({r.enrolment_status})"
+        for r in sorted(rows, key=lambda r: (r.enrolment_id, r.enrolment_unit_id))
     )
     actives = sum(1 for r in rows if _is_active(r))
     if actives > 1:

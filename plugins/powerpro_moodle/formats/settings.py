@@ -8,8 +8,9 @@ edge's job (:mod:`powerpro_moodle.config`).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: AVETMISS outcome identifiers (national, plus the state-specific ones).

@@ -15,8 +15,8 @@ import io
 import json
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Iterable, Mapping
 
 from powerpro_moodle.formats.summary import REJECTED, WARNING, Anomaly
 from powerpro_moodle.formats.text_safety import looks_like_formula, neutralise

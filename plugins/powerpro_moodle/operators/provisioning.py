@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from powerpro_moodle.formats.summary import REJECTED, WARNING, TaskSummary, count_codes, plural
 from powerpro_moodle.formats.users_file import (
@@ -36,8 +37,8 @@ def _run_time_utc(context: Any) -> datetime:
     for attr in ("run_after", "logical_date"):
         value = getattr(dag_run, attr, None)
         if value is not None:
-            return value.astimezone(timezone.utc)
-    return datetime.now(timezone.utc)
+            return value.astimezone(UTC)
+    return datetime.now(UTC)
 
 
 def describe(plan: UsersPlan, file_name: str | None, dry_run: bool) -> str:
@@ -45,27 +46,28 @@ def describe(plan: UsersPlan, file_name: str | None, dry_run: bool) -> str:
     sent = len(plan.to_send)
     changed = sent - plan.new_students
     if dry_run:
-        head = f"dry run: would send {plan_students(sent)} ({plan.new_students} new, {changed} changed); nothing uploaded or recorded"
+        head = (
+            f"dry run: would send {plural(sent, 'student')} ({plan.new_students} new, {changed} changed); "
+            "nothing uploaded or recorded"
+        )
     elif sent:
-        head = f"sent {plan_students(sent)} in {file_name} ({plan.new_students} new, {changed} changed)"
+        head = f"sent {plural(sent, 'student')} in {file_name} ({plan.new_students} new, {changed} changed)"
     else:
         head = "nothing to send, no file uploaded"
-    parts = [head, f"{plan_students(len(plan.unchanged))} unchanged"]
+    parts = [head, f"{plural(len(plan.unchanged), 'student')} unchanged"]
     rejected = [a for a in plan.anomalies if a.level == REJECTED]
+    refused = []
     for record in ("course", "student"):
         codes = count_codes([a for a in rejected if a.record == record])
         if codes:
             reasons = ", ".join(f"{n} {_REASONS.get(code, code)}" for code, n in sorted(codes.items()))
-            many = "courses" if record == "course" else "students"
-            parts.append(f"not exported: {plural(sum(codes.values()), record, many)} ({reasons})")
+            refused.append(f"{plural(sum(codes.values()), record)} ({reasons})")
+    if refused:
+        parts.append("not exported: " + ", ".join(refused))
     warnings = sum(1 for a in plan.anomalies if a.level == WARNING)
     if warnings:
         parts.append(f"{plural(warnings, 'warning')} (names neutralised)")
     return "; ".join(parts)
-
-
-def plan_students(n: int) -> str:
-    return plural(n, "student")
 
 
 class MoodleUsersExportOperator(PowerProMoodleOperator):

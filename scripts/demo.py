@@ -1,0 +1,188 @@
+"""``make demo``: the whole sync on the embedded default, on this machine.
+
+1. builds a sample PowerPro database (SQLite, reference schema, a few hundred students, some of
+   every anomaly) in ``.demo/``;
+2. starts a local FTP server (pyftpdlib on 127.0.0.1) standing in for Moodle's;
+3. runs ``powerpro_moodle_provisioning`` with ``airflow dags test``, twice (the second run shows
+   the delta: nothing changed, nothing sent), and prints the users file and the sync log;
+4. plays Moodle: turns the users file into a completions file and drops it in ``/from_moodle``;
+5. runs ``powerpro_moodle_resulting`` and prints the outcomes written and the sync log;
+6. stops the FTP server. Running it again starts from scratch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / ".demo"
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from powerpro_sample import PowerPro, build_demo_sample, conn_json, create_reference_db  # noqa: E402
+
+
+def say(title: str) -> None:
+    print(f"\n=== {title} ===", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the FTP server exited early (code {proc.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"the FTP server did not listen on 127.0.0.1:{port} within {seconds}s")
+
+
+def airflow_env(db_path: Path, ftp_port: int, ftp_password: str) -> dict[str, str]:
+    home = DEMO / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    return {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT / "plugins"),
+        "AIRFLOW_CONN_POWERPRO_DB": conn_json(db_path),
+        "AIRFLOW_CONN_MOODLE_FTP": f"ftp://moodle:{ftp_password}@127.0.0.1:{ftp_port}",
+        "POWERPRO_MOODLE_RETRIES": "1",
+        "POWERPRO_MOODLE_RETRY_DELAY": "2",
+    }
+
+
+def airflow(env: dict[str, str], *args: str, log_name: str) -> None:
+    log = DEMO / "logs" / log_name
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with log.open("w") as out:
+        code = subprocess.call([str(BIN / "airflow"), *args], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    if code != 0:
+        print(log.read_text()[-6000:])
+        raise SystemExit(f"`airflow {' '.join(args)}` failed (exit {code}); full log: {log}")
+    print(f"(airflow {' '.join(args[:3])}: ok in {time.monotonic() - started:.0f}s, log {log.relative_to(ROOT)})")
+
+
+def print_sync_log(db_path: Path, dag_id: str) -> None:
+    with sqlite3.connect(db_path) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute(
+            "SELECT SyncLogID, LoggedAt, TaskId, MapIndex, TryNumber, Status, RowsRead, RowsWritten, RowsSkipped, "
+            "RowsRejected, Message, Details FROM ELearningSyncLog WHERE DagId = ? ORDER BY SyncLogID",
+            (dag_id,),
+        ).fetchall()
+    for r in rows:
+        task = r["TaskId"] + (f"[{r['MapIndex']}]" if r["MapIndex"] is not None else "")
+        print(
+            f"#{r['SyncLogID']} {r['LoggedAt']} {task} try {r['TryNumber']} {r['Status'].upper()} "
+            f"read={r['RowsRead']} written={r['RowsWritten']} skipped={r['RowsSkipped']} rejected={r['RowsRejected']}"
+        )
+        print(f"    {r['Message']}")
+        anomalies = json.loads(r["Details"] or "{}").get("anomalies", [])
+        for a in anomalies[:12]:
+            print(f"      - {a['level']}: {a['record']} {a['key']}: {a['reason']}")
+        if len(anomalies) > 12:
+            print(f"      … and {len(anomalies) - 12} more in Details")
+
+
+def main() -> None:
+    DEMO.mkdir(exist_ok=True)
+    db_path = DEMO / "powerpro_demo.db"
+    ftp_root = DEMO / "ftp"
+    if ftp_root.exists():
+        import shutil
+
+        shutil.rmtree(ftp_root)
+    ftp_root.mkdir(parents=True)
+
+    say("1. Sample PowerPro database (SQLite, reference schema)")
+    create_reference_db(db_path)
+    pp = PowerPro(db_path)
+    planted = build_demo_sample(pp)
+    counts = {t: pp.rows(f"SELECT COUNT(*) AS n FROM {t}")[0]["n"] for t in ("Student", "Course", "Enrolment", "EnrolmentUnit")}
+    pp.close()
+    print(f"{db_path.relative_to(ROOT)}: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+    print("Planted anomalies: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in planted.items()))
+
+    say("2. Local FTP server standing in for Moodle's")
+    port, password = free_port(), secrets.token_urlsafe(12)
+    ftp = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "ftp_server.py"), "--root", str(ftp_root), "--port", str(port),
+         "--password", password],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, ftp)
+        print(f"pyftpdlib on 127.0.0.1:{port}, serving {ftp_root.relative_to(ROOT)}")
+        env = airflow_env(db_path, port, password)
+        airflow(env, "db", "migrate", log_name="db_migrate.log")
+
+        say("3. Provisioning: airflow dags test powerpro_moodle_provisioning")
+        airflow(env, "dags", "test", "powerpro_moodle_provisioning", log_name="provisioning_1.log")
+        users = sorted((ftp_root / "to_moodle").glob("*.csv"))
+        for path in users:
+            lines = path.read_text(encoding="utf-8").splitlines()
+            print(f"Uploaded /to_moodle/{path.name}: {len(lines) - 1} students. First rows:")
+            for line in lines[:6]:
+                print("    " + line)
+        print("\nE-Learning Sync Log:")
+        print_sync_log(db_path, "powerpro_moodle_provisioning")
+
+        say("3b. Provisioning again: nothing changed, so nothing is sent")
+        time.sleep(1)  # file names carry the run's time to the second
+        airflow(env, "dags", "test", "powerpro_moodle_provisioning", log_name="provisioning_2.log")
+        with sqlite3.connect(db_path) as conn:
+            (message,) = conn.execute(
+                "SELECT Message FROM ELearningSyncLog WHERE TaskId = 'export_users' ORDER BY SyncLogID DESC LIMIT 1"
+            ).fetchone()
+        print(f"Files in /to_moodle: {len(sorted((ftp_root / 'to_moodle').glob('*.csv')))} (unchanged)")
+        print(f"Latest export_users row: {message}")
+
+        resulting_demo(env, db_path, ftp_root, users)
+    finally:
+        ftp.terminate()
+        ftp.wait(timeout=10)
+        say("Done. The FTP server is stopped")
+        print(f"Everything the demo made is in {DEMO.relative_to(ROOT)}/ (run `make demo` again to start over).")
+
+
+def resulting_demo(env: dict[str, str], db_path: Path, ftp_root: Path, users: list[Path]) -> None:
+    """Moodle's side and the resulting DAG (added with the resulting issue)."""
+    try:
+        import moodle_standin
+    except ImportError:
+        return
+    say("4. Moodle stand-in: completions for some of the provisioned students")
+    made = moodle_standin.write_completions(users, db_path, ftp_root / "from_moodle")
+    print(made)
+
+    say("5. Resulting: airflow dags test powerpro_moodle_resulting")
+    airflow(env, "dags", "test", "powerpro_moodle_resulting", log_name="resulting_1.log")
+    moodle_standin.print_outcomes(db_path, ftp_root)
+    print("\nE-Learning Sync Log:")
+    print_sync_log(db_path, "powerpro_moodle_resulting")
+
+
+if __name__ == "__main__":
+    main()
