@@ -120,22 +120,40 @@ class PowerProDb:
         return clauses
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
-        with self.engine.begin() as conn:
-            yield conn
+    def transaction(self, commit: bool = True) -> Iterator[Connection]:
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        :param commit: ``False`` rolls back even on success (a dry run reads through the same
+            statements, scratch rows included, and leaves nothing behind).
+        """
+        with self.engine.connect() as conn:
+            trans = conn.begin()
+            try:
+                yield conn
+            except BaseException:
+                trans.rollback()
+                raise
+            if commit:
+                trans.commit()
+            else:
+                trans.rollback()
 
     def run(
         self, conn: Connection, name: str, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
-    ) -> None:
-        """Run a file's statements; a list of parameter sets runs each statement as a batch."""
+    ) -> int:
+        """Run a file's statements; a list of parameter sets runs each statement as a batch.
+
+        :return: the rows the last statement affected.
+        """
         if params is None:
             params = {}
         if isinstance(params, Sequence) and not params:
-            return
+            return 0
         sample = params[0] if isinstance(params, Sequence) else params
+        rowcount = 0
         for clause in self.statements(name, sample):
-            conn.execute(clause, list(params) if isinstance(params, Sequence) else dict(params))
+            rowcount = conn.execute(clause, list(params) if isinstance(params, Sequence) else dict(params)).rowcount
+        return rowcount
 
     def fetch(self, conn: Connection, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Rows of a file's (single) query, as dicts keyed by column name."""

@@ -17,7 +17,8 @@ PARTIAL_SUFFIX = ".part"
 
 
 def _is_missing(err: ftplib.error_perm) -> bool:
-    return str(err).startswith("550")
+    # 550 is the usual answer; pyftpdlib answers MLSD on a missing folder with 501.
+    return str(err).startswith("550") or "no such" in str(err).lower()
 
 
 class MoodleFtp:

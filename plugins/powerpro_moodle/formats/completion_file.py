@@ -18,11 +18,14 @@ import csv
 import io
 import re
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from powerpro_moodle.formats.summary import REJECTED, Anomaly
+from powerpro_moodle.formats.text_safety import neutralise
 
 #: Columns a completion file must have (lower case, as matched).
 REQUIRED_COLUMNS = ("user_idnumber", "course_idnumber", "timecompleted")
@@ -327,3 +330,21 @@ def parse_completion_file(data: bytes) -> CompletionFile:
         ) from None
     _settle_duplicates(result)
     return result
+
+
+def errors_file_name(name: str) -> str:
+    """``completions_0601.csv`` -> ``completions_0601.errors.csv``."""
+    stem = name[:-4] if name.lower().endswith(".csv") else name
+    return f"{stem}.errors.csv"
+
+
+def errors_csv(header: Sequence[str], errors: Sequence[Mapping[str, Any]]) -> bytes:
+    """The errors file: for each refused row or conflict, its row number, its original values and
+    the reason. Staff open it in a spreadsheet, so every cell is formula-safe."""
+    columns = ["row", *[h for h in header if h and h not in ("row", "reason")], "reason"]
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(columns)
+    for entry in errors:
+        writer.writerow([neutralise(str(entry.get(c, "") if entry.get(c) is not None else "")) for c in columns])
+    return buf.getvalue().encode("utf-8")
