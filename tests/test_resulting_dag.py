@@ -90,6 +90,8 @@ def test_applies_a_completion_file_exactly_as_the_rules_say(college, ftp_server,
     ftp_server.put("/from_moodle/completions_0601.csv", COMPLETIONS)
     dr = run_dag(DAG_ID)
     assert dr.state == "success"
+    mapped = [ti for ti in dr.get_task_instances() if ti.task_id == "import_completion_file"]
+    assert [ti.rendered_map_index for ti in mapped] == ["completions_0601.csv"], "the UI shows the file name"
 
     assert outcome(pp, "S1", "BSBOPS504") == ("20", "2026-04-01", "Moodle sync")
     assert outcome(pp, "S1", "BSBLDR523") == ("20", "2026-04-01", "Moodle sync")  # cluster mapping
