@@ -140,4 +140,11 @@ def parse_settings(raw: Mapping[str, Any] | None) -> Settings:
         values["timezone"] = raw["timezone"]
     if "outcome_rules" in raw:
         values["outcome_rules"] = _outcome_rules(raw["outcome_rules"])
-    return Settings(**values)
+    settings = Settings(**values)
+    # A processed or rejected folder equal to the inbox would feed files back in for ever.
+    for key in ("processed_folder", "rejected_folder"):
+        if getattr(settings, key) == settings.completions_folder:
+            raise SettingsError(f"setting {key!r} must differ from 'completions_folder' ({settings.completions_folder})")
+    if settings.users_folder == settings.completions_folder:
+        raise SettingsError("settings 'users_folder' and 'completions_folder' must be different folders")
+    return settings
