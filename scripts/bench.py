@@ -43,9 +43,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from powerpro_sample import create_reference_db  # noqa: E402
-from sqlalchemy import bindparam, create_engine, text  # noqa: E402
-
 from powerpro_moodle.db import load_statements  # noqa: E402
 from powerpro_moodle.formats.completion_file import errors_csv, parse_completion_file  # noqa: E402
 from powerpro_moodle.formats.outcomes import EnrolmentUnitRow, plan_outcomes  # noqa: E402
@@ -57,6 +54,8 @@ from powerpro_moodle.formats.users_file import (  # noqa: E402
     plan_users_export,
     users_csv,
 )
+from powerpro_sample import create_reference_db  # noqa: E402
+from sqlalchemy import bindparam, create_engine, text  # noqa: E402
 
 # Sizes of a large RTO.
 STUDENTS = 30_000

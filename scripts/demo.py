@@ -27,6 +27,7 @@ DEMO = ROOT / ".demo"
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from local_airflow import airflow_environ  # noqa: E402
 from powerpro_sample import PowerPro, build_demo_sample, conn_json, create_reference_db  # noqa: E402
 
 
@@ -54,21 +55,12 @@ def wait_for_port(port: int, proc: subprocess.Popen, seconds: float = 15) -> Non
 
 
 def airflow_env(db_path: Path, ftp_port: int, ftp_password: str) -> dict[str, str]:
-    home = DEMO / "airflow"
-    home.mkdir(parents=True, exist_ok=True)
     return {
         **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        **airflow_environ(DEMO / "airflow", retry_delay_seconds=2),
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT / "plugins"),
         "AIRFLOW_CONN_POWERPRO_DB": conn_json(db_path),
         "AIRFLOW_CONN_MOODLE_FTP": f"ftp://moodle:{ftp_password}@127.0.0.1:{ftp_port}",
-        "POWERPRO_MOODLE_RETRIES": "1",
-        "POWERPRO_MOODLE_RETRY_DELAY": "2",
     }
 
 

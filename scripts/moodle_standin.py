@@ -55,15 +55,16 @@ def write_completions(users_files: list[Path], db_path: Path, inbox: Path) -> st
                 rows.append([student, unit, "", "", ""])  # not completed yet
             else:
                 rows.append([student, unit.lower() if i == 4 else unit, "2026-03-31T14:30:00+00:00", "75.00", "50.00"])
-        others = [s for s in students if s not in {p for p, _ in picked}]
-        leader = conn.execute(
-            "SELECT s.StudentNumber FROM Student s JOIN Enrolment e ON e.StudentID = s.StudentID "
-            "JOIN Course c ON c.CourseID = e.CourseID WHERE c.CourseCode = 'BSB50420' AND e.Status = 'Active' "
-            "AND s.StudentNumber IN (%s) ORDER BY s.StudentNumber LIMIT 1" % ",".join("?" * len(others)),
-            others,
-        ).fetchone()
+        in_leadership = {
+            number for (number,) in conn.execute(
+                "SELECT s.StudentNumber FROM Student s JOIN Enrolment e ON e.StudentID = s.StudentID "
+                "JOIN Course c ON c.CourseID = e.CourseID WHERE c.CourseCode = 'BSB50420' AND e.Status = 'Active'"
+            )
+        }
+        already = {number for number, _ in picked}
+        leader = next((s for s in students if s in in_leadership and s not in already), None)
         if leader:
-            rows.append([leader[0], "BSB50420-LEAD", str(completed), "", ""])  # a cluster of two units
+            rows.append([leader, "BSB50420-LEAD", str(completed), "", ""])  # a cluster of two units
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(HEADER)

@@ -9,21 +9,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from local_airflow import airflow_environ  # noqa: E402
+
 # Airflow reads its configuration when first imported: set it up before anything imports it.
 _HOME = Path(tempfile.mkdtemp(prefix="powerpro_moodle_airflow_"))
-os.environ.update(
-    {
-        "AIRFLOW_HOME": str(_HOME),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME}/airflow.db",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        # One quick retry, so the retry callback is exercised without waiting minutes.
-        "POWERPRO_MOODLE_RETRIES": "1",
-        "POWERPRO_MOODLE_RETRY_DELAY": "0",
-    }
-)
+os.environ.update(airflow_environ(_HOME))
 os.environ.pop("AIRFLOW_VAR_POWERPRO_MOODLE_SETTINGS", None)
 
 import logging  # noqa: E402

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from powerpro_moodle.formats.settings import OutcomeRules, Settings, SettingsError, parse_settings
 
 

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from powerpro_moodle.sync_log import redact
 
 pytestmark = pytest.mark.dagrun
