@@ -7,7 +7,8 @@
    the delta: nothing changed, nothing sent), and prints the users file and the sync log;
 4. plays Moodle: turns the users file into a completions file and drops it in ``/from_moodle``;
 5. runs ``powerpro_moodle_resulting`` and prints the outcomes written and the sync log;
-6. stops the FTP server. Running it again starts from scratch.
+6. delivers the same completions file again and shows that nothing is applied twice;
+7. stops the FTP server. Running it again starts from scratch.
 """
 
 from __future__ import annotations
@@ -174,6 +175,16 @@ def resulting_demo(env: dict[str, str], db_path: Path, ftp_root: Path, users: li
     moodle_standin.print_outcomes(db_path, ftp_root)
     print("\nE-Learning Sync Log:")
     print_sync_log(db_path, "powerpro_moodle_resulting")
+
+    say("6. Moodle delivers the same file again: exactly once, nothing is written twice")
+    processed = ftp_root / "from_moodle" / "processed" / "completions_20260401.csv"
+    (ftp_root / "from_moodle" / processed.name).write_bytes(processed.read_bytes())
+    airflow(env, "dags", "test", "powerpro_moodle_resulting", log_name="resulting_2.log")
+    with sqlite3.connect(db_path) as conn:
+        (message,) = conn.execute(
+            "SELECT Message FROM ELearningSyncLog WHERE TaskId = 'import_completion_file' ORDER BY SyncLogID DESC LIMIT 1"
+        ).fetchone()
+    print(f"Latest import_completion_file row: {message}")
 
 
 if __name__ == "__main__":
