@@ -98,8 +98,10 @@ def _now_local(context: dict[str, Any]) -> datetime:
     return datetime.now(tz).replace(tzinfo=None, microsecond=0)
 
 
-def _summary(ti: Any) -> dict[str, Any]:
-    for key in ("return_value", SUMMARY_KEY):
+def _summary(ti: Any, status: str) -> dict[str, Any]:
+    # A failed task has no return value; asking for it first would only log a "not found".
+    keys = ("return_value", SUMMARY_KEY) if status == "success" else (SUMMARY_KEY,)
+    for key in keys:
         value = ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index, key=key)
         if isinstance(value, dict):
             return value
@@ -109,7 +111,7 @@ def _summary(ti: Any) -> dict[str, Any]:
 def build_row(context: dict[str, Any], *, direction: str, status: str) -> dict[str, Any]:
     """The ``ELearningSyncLog`` row for the task instance in ``context``."""
     ti = context["ti"]
-    summary = _summary(ti) if status in ("success", "failed", "up_for_retry") else {}
+    summary = _summary(ti, status) if status in ("success", "failed", "up_for_retry") else {}
     secrets = _secrets(context)
 
     message = str(summary.get("message") or "")
