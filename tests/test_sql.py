@@ -51,3 +51,32 @@ def test_sql_translates_for_the_embedded_engine(path: Path):
 def test_tsql_text_keeps_its_parameters_for_sql_server():
     (batch,) = load_statements("select_provisionable_enrolments", None, frozenset({"ProvisionedStatuses"}))
     assert "IN :ProvisionedStatuses" in batch and "--" not in batch
+
+
+def test_the_sql_server_path_sends_tsql_with_bound_parameters(monkeypatch):
+    """SQL Server itself cannot run here; what the sync would send it can still be checked: the
+    hook from an ``mssql`` connection, and every statement compiled by its dialect (pymssql's
+    %(name)s parameters) still parses as T-SQL."""
+    from powerpro_moodle.db import PowerProDb
+
+    monkeypatch.setenv("AIRFLOW_CONN_POWERPRO_DB", "mssql://svc:s3cret@sql.example.internal:1433/PowerPro")
+    db = PowerProDb()
+    assert db.dialect is None
+    engine = db.engine  # builds the engine; connects to nothing
+    assert engine.url.drivername == "mssql+pymssql"
+    assert (engine.url.host, engine.url.database) == ("sql.example.internal", "PowerPro")
+    names = [p.stem for p in SQL_DIR.glob("*.sql")]
+    assert names
+    for name in names:
+        params = {"ProvisionedStatuses": ["ACTIVE", "DEFERRED"]} if name == "select_provisionable_enrolments" else {}
+        for clause in db.statements(name, params):
+            if params:
+                clause = clause.params(**params)
+            compiled = clause.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True})
+            sql = compiled.string
+            assert ":" not in re.sub(r"'[^']*'", "", sql), f"{name}: a parameter was left unbound"
+            tsql = re.sub(r"%\((\w+)\)s", r"@\1", sql)
+            trees = sqlglot.parse(tsql, read="tsql", error_level=ErrorLevel.RAISE)
+            assert [t for t in trees if t is not None], name
+            if name == "select_provisionable_enrolments":
+                assert re.search(r"IN \(@ProvisionedStatuses_\w+, @ProvisionedStatuses_\w+\)", tsql), tsql
