@@ -1,11 +1,13 @@
 """``make bench``: speed and memory of the sync's heavy paths, at a large RTO's sizes.
 
 Machines are shared and noisy, so nothing here is compared with a fixed number: every measure
-runs interleaved with a *floor* (the least any code could do for the same job, e.g. csv.writer
+runs in rounds with a *floor* (the least any code could do for the same job, e.g. csv.writer
 over prepared tuples) measured in the same run, and the figure that matters is the ratio.
-Times are the best of N runs (time.perf_counter); peak memory is one more run under
-tracemalloc (Python allocations made during the call, its result included). The figures are
-printed as a table and written to ``.bench/results.json``.
+Times are the best of 5 rounds (3 for calls that take seconds), by time.perf_counter, with the
+fixtures frozen out of the garbage collector's way. Peak memory is one more run of each call
+under tracemalloc (Python allocations made during the call, its result included); tracemalloc
+slows a call 5-10x, so those runs happen in forked children on both cores, never beside a
+timed run. The figures are printed as a table and written to ``.bench/results.json``.
 
 1. Provisioning: plan_users_export (first export; a delta where 1% of students changed) and
    users_csv, against csv.writer writing the same rows from tuples.
@@ -15,7 +17,7 @@ printed as a table and written to ``.bench/results.json``.
    plain ``SELECT * FROM Enrolment``; staging + the set-based apply of 20k outcomes against an
    executemany UPDATE by primary key.
 
-No Airflow, no network. Runs in well under a minute on 2 cores.
+No Airflow, no network. Runs in under a minute on 2 cores (~50 s).
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ import csv
 import gc
 import io
 import json
+import multiprocessing
 import os
 import platform
 import random
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -34,7 +38,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import sqlalchemy  # noqa: E402
 from powerpro_moodle.db import load_statements  # noqa: E402
 from powerpro_moodle.formats.completion_file import errors_csv, parse_completion_file  # noqa: E402
 from powerpro_moodle.formats.outcomes import EnrolmentUnitRow, plan_outcomes  # noqa: E402
@@ -67,7 +72,8 @@ COMPLETION_ROWS = 100_000
 OUTCOME_WRITES = 20_000
 CHANGED = 0.01  # share of students changed between the first export and the delta run
 
-REPEATS = 5
+REPEATS = 5  # best of 5 ...
+MIN_REPEATS = 3  # ... or of 3 for the calls that take seconds
 SEED = 2026
 MIB = 1024 * 1024
 TZ = ZoneInfo("Australia/Sydney")
@@ -89,6 +95,10 @@ class Result:
     time_ms: float
     floor_ms: float
     floor: str
+    runs: int = 0
+    cpu_ratio: float | None = None  # the same ratio in process CPU time (see best_of)
+    peak_job: str | None = None  # key into PEAK_JOBS; filled in as peak_mib at the end
+    per: tuple[str, int] | None = None  # ("student", n): report the peak per student as well
     peak_mib: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -97,52 +107,148 @@ class Result:
         return self.time_ms / self.floor_ms if self.floor_ms else float("nan")
 
 
+#: name -> factory run (untraced) in a forked child, returning the one call whose peak is traced.
+PEAK_JOBS: dict[str, Callable[[], Callable[[], Any]]] = {}
+
+
+@dataclass
+class Timing:
+    floor_ms: float
+    times_ms: list[float]  # per subject, best wall time (perf_counter)
+    cpu_ratios: list[float]  # per subject, best process CPU time / the floor's
+    rounds: int
+
+
+def clocks() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
 def best_of(
-    subject: Callable[[], Any],
     floor: Callable[[], Any],
-    repeats: int = REPEATS,
-    around: Callable[[Callable[[], Any]], float] | None = None,
-) -> tuple[float, float]:
-    """Best time in ms of ``subject`` and of ``floor``, run alternately so both see the same load.
+    *subjects: Callable[[], Any],
+    self_timed: bool = False,
+    budget_s: float = 4.0,
+    keep: list[Any] | None = None,
+) -> Timing:
+    """Best times of a floor and the subjects measured against it, run in rounds (floor, then
+    each subject) so that all of them see the same load.
 
-    :param around: runs one call and returns its own elapsed seconds (for work that needs an
-        untimed setup or rollback around it); by default the call itself is timed.
+    Runs REPEATS rounds, or fewer (never under MIN_REPEATS) once the rounds have used ``budget_s``.
+    Process CPU time is kept beside the wall time: a neighbour taking the CPU stretches a long
+    call's wall time more than a short floor's, but hardly its CPU time, so a CPU ratio well
+    below the wall ratio means the run was contended.
+
+    :param self_timed: the calls return their own (wall, cpu) seconds (work with an untimed
+        setup or rollback around it).
+    :param keep: receives the last subject's result from the last round (it runs last, so no
+        kept result is alive during another timed call); saves a separate fixture call.
     """
+    last: list[Any] = [None]
 
-    def once(fn: Callable[[], Any]) -> float:
+    def once(fn: Callable[[], Any]) -> tuple[float, float]:
+        last[0] = None
         gc.collect()
-        if around is not None:
-            return around(fn)
-        t0 = time.perf_counter()
-        fn()
-        return time.perf_counter() - t0
+        if self_timed:
+            return fn()
+        wall, cpu = clocks()
+        value = fn()
+        wall_end, cpu_end = clocks()
+        if keep is not None and fn is subjects[-1]:
+            last[0] = value
+        del value
+        return wall_end - wall, cpu_end - cpu
 
-    best_s, best_f = float("inf"), float("inf")
-    for _ in range(repeats):
-        best_f = min(best_f, once(floor))
-        best_s = min(best_s, once(subject))
-    return best_s * 1000, best_f * 1000
+    n = 1 + len(subjects)
+    best_wall, best_cpu = [float("inf")] * n, [float("inf")] * n
+    spent = 0.0
+    rounds = 0
+    while rounds < REPEATS and (rounds < MIN_REPEATS or spent < budget_s):
+        for k, fn in enumerate((floor, *subjects)):
+            wall, cpu = once(fn)
+            best_wall[k], best_cpu[k] = min(best_wall[k], wall), min(best_cpu[k], cpu)
+            spent += wall
+        rounds += 1
+    if keep is not None:
+        keep.append(last[0])
+    return Timing(
+        best_wall[0] * 1000,
+        [w * 1000 for w in best_wall[1:]],
+        [c / best_cpu[0] if best_cpu[0] else float("nan") for c in best_cpu[1:]],
+        rounds,
+    )
 
 
-def peak_mib(fn: Callable[[], Any], around: Callable[[Callable[[], Any]], float] | None = None) -> float:
-    """Peak Python memory (MiB) allocated during one call, its result included."""
+def peak_mib(fn: Callable[[], Any]) -> float:
+    """Peak Python memory (MiB) allocated during one call, its result included (tracemalloc)."""
     gc.collect()
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
-        if around is not None:
-            around(fn)
-        else:
-            result = fn()
-            del result
+        result = fn()
         _, peak = tracemalloc.get_traced_memory()
+        del result
     finally:
         tracemalloc.stop()
     return peak / MIB
 
 
+def _peak_job(name: str) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    peak = peak_mib(PEAK_JOBS[name]())
+    return peak, time.perf_counter() - t0
+
+
+class Peaks:
+    """Peak-memory runs of some results' jobs, in forked children on up to two cores.
+
+    tracemalloc slows a traced call 5-10x; the bytes it counts do not depend on CPU contention,
+    so the jobs run side by side, and the parent only does untimed work (building fixtures)
+    until :meth:`finish`: nothing is ever timed while a traced job runs.
+    """
+
+    def __init__(self, results: list[Result]) -> None:
+        self.jobs = sorted((r for r in results if r.peak_job and r.peak_mib is None), key=lambda r: -r.time_ms)
+        names = [r.peak_job for r in self.jobs]
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except AttributeError:
+            cpus = os.cpu_count() or 1
+        self.pool = None
+        if cpus > 1 and "fork" in multiprocessing.get_all_start_methods():
+            # maxtasksperchild=1: each job in a fresh fork, so no job sees another's leftovers.
+            self.pool = multiprocessing.get_context("fork").Pool(min(2, cpus), maxtasksperchild=1)
+            self.pending = self.pool.map_async(_peak_job, names, chunksize=1)
+        else:
+            self.names = names
+
+    def finish(self) -> None:
+        if self.pool is not None:
+            peaks = self.pending.get()
+            self.pool.close()
+            self.pool.join()
+        else:
+            peaks = [_peak_job(name) for name in self.names]
+        for r, (peak, seconds) in zip(self.jobs, peaks, strict=True):
+            r.peak_mib = peak
+            r.extra["peak_job_s"] = round(seconds, 1)
+            if r.per:
+                r.extra[f"bytes_per_{r.per[0]}"] = round(peak * MIB / r.per[1])
+
+
+def settle() -> None:
+    """Collect, then freeze what is alive: the fixtures built so far are not part of any measured
+    call, so neither the collections inside the calls nor the collect() before each run walk them
+    (with a few million fixture objects, one full collection costs ~0.2 s). It also keeps forked
+    peak jobs from copying the parent's pages."""
+    gc.collect()
+    gc.freeze()
+
+
+_STARTED = time.perf_counter()
+
+
 def step(label: str) -> None:
-    print(f"  … {label}", file=sys.stderr, flush=True)
+    print(f"  {time.perf_counter() - _STARTED:5.1f} s  {label}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- sample data
@@ -252,14 +358,14 @@ def bench_provisioning(sample: Sample, rnd: random.Random) -> list[Result]:
     header = [*BASE_COLUMNS, *(f"cohort{i}" for i in range(1, width + 1))]
     floor = csv_floor(header, rows)
     floor_label = f"csv.writer {len(rows):,} tuples × {len(header)} cols"
-    n_students = len(first.to_send)
-    size = f"{len(records):,} enr / {len({r.student_number for r in records}):,} st"
+    n_students = len({r.student_number for r in records})
+    n_users = len(first.to_send)
+    size = f"{len(records):,} enr / {n_students:,} st"
 
-    # The delta: everything exported once, then 1% of the students changed (a name, an email
-    # or a new course), the way a day's edits in PowerPro look.
+    # The delta: everything exported once, then 1% of the students changed (a name or an
+    # email), the way a day's edits in PowerPro look.
     exported = {u.student_number: ExportedStudent(u.student_number, u.username, u.fingerprint) for u in first.to_send}
-    numbers = sorted(exported)
-    changed = set(rnd.sample(numbers, int(len(numbers) * CHANGED)))
+    changed = set(rnd.sample(sorted(exported), int(len(exported) * CHANGED)))
     delta_records = []
     for rec in records:
         if rec.student_number in changed:
@@ -270,30 +376,35 @@ def bench_provisioning(sample: Sample, rnd: random.Random) -> list[Result]:
         delta_records.append(rec)
     delta = plan_users_export(delta_records, exported)
     assert len(delta.to_send) == len(changed), (len(delta.to_send), len(changed))
+    settle()
 
+    def plan_first():
+        return plan_users_export(records, {})
+
+    def plan_delta():
+        return plan_users_export(delta_records, exported)
+
+    def write_file():
+        return users_csv(first.to_send)
+
+    measures = (
+        ("users_first", "plan_users_export first", plan_first, len(records), size),
+        ("users_delta", f"plan_users_export delta {CHANGED:.0%}", plan_delta, len(records), size),
+        ("users_csv", "users_csv first export", write_file, n_users, f"{n_users:,} users"),
+    )
+    timing = best_of(floor, *(m[2] for m in measures), budget_s=8.0)
+    f, runs = timing.floor_ms, timing.rounds
     out = []
-    for label, fn in (
-        ("plan_users_export first", lambda: plan_users_export(records, {})),
-        (f"plan_users_export delta {CHANGED:.0%}", lambda: plan_users_export(delta_records, exported)),
-        ("users_csv first export", lambda: users_csv(first.to_send)),
-    ):
-        t, f = best_of(fn, floor)
-        peak = peak_mib(fn)
-        out.append(
-            Result(
-                label, size if label.startswith("plan") else f"{n_students:,} users", t, f, floor_label, peak,
-                {
-                    "rows_per_s": round(len(records if label.startswith("plan") else first.to_send) / (t / 1000)),
-                    "bytes_per_student": round(peak * MIB / n_students),
-                },
-            )
-        )
+    for (key, label, fn, n, what), t, cpu in zip(measures, timing.times_ms, timing.cpu_ratios, strict=True):
+        PEAK_JOBS[key] = lambda fn=fn: fn
+        out.append(Result(label, what, t, f, floor_label, runs, cpu, key, ("student", n_students),
+                          extra={"rows_per_s": round(n / (t / 1000))}))
     out[0].extra.update(to_send=len(first.to_send), anomalies=len(first.anomalies))
     out[1].extra.update(to_send=len(delta.to_send), unchanged=len(delta.unchanged))
-    out[2].extra.update(file_bytes=len(users_csv(first.to_send)))
-    floor_peak = peak_mib(floor)
-    out.append(Result("floor: csv.writer users rows", f"{n_students:,} rows", out[2].floor_ms, out[2].floor_ms,
-                      floor_label, floor_peak, {"bytes_per_student": round(floor_peak * MIB / n_students)}))
+    out[2].extra.update(file_bytes=len(write_file()))
+    PEAK_JOBS["users_floor"] = lambda: floor
+    out.append(Result("floor: csv.writer users rows", f"{n_users:,} rows", f, f, floor_label, runs, 1.0,
+                      "users_floor", ("student", n_students)))
     return out
 
 
@@ -312,38 +423,40 @@ def build_completions(sample: Sample, rnd: random.Random) -> Completions:
     """A Moodle completion report of COMPLETION_ROWS rows for the sample's students, and the
     PowerPro side plan_outcomes matches it against (as the resulting DAG reads it)."""
     codes = {c - 1: code for c, code, _ in sample.courses}
-    start = datetime(2026, 1, 1, tzinfo=UTC)
+    start = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(["user_idnumber", "username", "course_idnumber", "coursename", "timecompleted", "finalgrade",
                      "gradepass"])
     rows = 0
     numbers = [s[1] for s in sample.students]
+    unit_names = {c: [(unit_code(c, j), f"Unit {unit_code(c, j)}") for j in range(4)] for c in codes}
     i = 0
     while rows < COMPLETION_ROWS:
         number = numbers[i % len(numbers)]
         c = sample.primary_course[number]
-        units = [unit_code(c, j) for j in range(4 if i % 3 == 0 else 3)]
-        courses = [(u, f"Unit {u}") for u in units]
+        courses = unit_names[c][: 4 if i % 3 == 0 else 3]
         if i % 20 == 1:  # a cluster course standing for the course's last two units
             courses[-1] = (f"{codes[c]}-CLUSTER", f'Cluster "{codes[c]}", units 5 and 6')
+            if i % 40 == 21:  # ... and unit 5's own course too: one of the two completions is superseded
+                courses.append((unit_code(c, 4), f"Unit {unit_code(c, 4)}"))
         for course, name in courses:
             user = number.lower() if i % 50 == 9 else number
             if i % 500 == 29:
                 user = "X" + number  # unknown student
             if rnd.random() < 0.0015:
                 course = "NOPE101"  # unknown course
-            when = start + timedelta(seconds=rnd.randrange(200 * 86400))
+            seconds = start + rnd.randrange(200 * 86400)
             roll = rnd.random()
             if roll < 0.55:
-                timecompleted = str(int(when.timestamp()))
+                timecompleted = str(seconds)
             elif roll < 0.75:
-                timecompleted = when.astimezone(TZ).isoformat(timespec="seconds")
+                timecompleted = datetime.fromtimestamp(seconds, TZ).isoformat(timespec="seconds")
             elif roll < 0.9:
-                timecompleted = when.isoformat(timespec="seconds").replace("+00:00", "Z")
+                timecompleted = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
             else:
                 timecompleted = rnd.choice(["", "0", "-"])
-            grade = f"{rnd.uniform(35, 100):.5f}" if rnd.random() < 0.9 else "-"
+            grade = f"{rnd.uniform(45, 100):.5f}" if rnd.random() < 0.9 else "-"  # ~9% below the pass mark
             if rnd.random() < 0.001:
                 grade = "85,5"  # bad grade
             if rnd.random() < 0.001:
@@ -401,43 +514,56 @@ def bench_completions(sample: Sample, rnd: random.Random) -> list[Result]:
 
     floor_label = "csv.reader over the decoded bytes"
     size = f"{COMPLETION_ROWS:,} rows, {len(data) / MIB:.1f} MiB"
-    step("completions: parse_completion_file, plan_outcomes")
-    parsed = parse_completion_file(data)
     rules = OutcomeRules()
+
+    def parse():
+        return parse_completion_file(data)
+
+    step("completions: parse_completion_file")
+    kept: list[Any] = []
+    timing = best_of(floor, parse, keep=kept)
+    f, (t,), (cpu,), runs = timing.floor_ms, timing.times_ms, timing.cpu_ratios, timing.rounds
+    parsed = kept.pop()
+    settle()
+    PEAK_JOBS["parse"] = lambda: parse
+    parse_row = Result("parse_completion_file", size, t, f, floor_label, runs, cpu, "parse", ("row", COMPLETION_ROWS),
+                       extra={"rows_per_s": round(COMPLETION_ROWS / (t / 1000)), "good_rows": len(parsed.rows),
+                              "bad_rows": len(parsed.bad_rows), "duplicates": parsed.duplicates,
+                              "file_bytes": len(data)})
+    PEAK_JOBS["reader_floor"] = lambda: floor
+    floor_row = Result("floor: csv.reader completions", size, f, f, floor_label, runs, 1.0, "reader_floor",
+                       ("row", COMPLETION_ROWS))
 
     def plan():
         return plan_outcomes(parsed, comp.students, comp.course_units, comp.enrolment_units, rules, TZ)
 
-    out = []
-    t, f = best_of(lambda: parse_completion_file(data), floor)
-    peak = peak_mib(lambda: parse_completion_file(data))
-    out.append(Result("parse_completion_file", size, t, f, floor_label, peak,
-                      {"rows_per_s": round(COMPLETION_ROWS / (t / 1000)), "good_rows": len(parsed.rows),
-                       "bad_rows": len(parsed.bad_rows), "duplicates": parsed.duplicates,
-                       "bytes_per_row": round(peak * MIB / COMPLETION_ROWS)}))
-    result = plan()
-    t, f = best_of(plan, floor)
-    out.append(Result("plan_outcomes", f"{len(parsed.rows):,} rows / {len(comp.enrolment_units):,} EU", t, f,
-                      floor_label, peak_mib(plan),
-                      {"rows_per_s": round(len(parsed.rows) / (t / 1000)), "writes": len(result.writes),
-                       "up_to_date": result.up_to_date, "not_completed": result.not_completed,
-                       "not_yet_competent": result.not_yet_competent, "anomalies": len(result.anomalies),
-                       "errors": len(result.errors)}))
-    t, f = best_of(lambda: parse_completion_file(data) and plan(), floor)
-    out.append(Result("parse + plan_outcomes", size, t, f, floor_label, None,
-                      {"rows_per_s": round(COMPLETION_ROWS / (t / 1000))}))
+    step("completions: plan_outcomes")
+    timing = best_of(floor, plan, keep=kept)
+    f, (t,), (cpu,), runs = timing.floor_ms, timing.times_ms, timing.cpu_ratios, timing.rounds
+    result = kept.pop()
+    settle()
+    PEAK_JOBS["plan"] = lambda: plan
+    plan_row = Result("plan_outcomes", f"{len(parsed.rows):,} rows / {len(comp.enrolment_units):,} EU", t, f,
+                      floor_label, runs, cpu, "plan", ("row", len(parsed.rows)),
+                      extra={"rows_per_s": round(len(parsed.rows) / (t / 1000)), "writes": len(result.writes),
+                             "up_to_date": result.up_to_date, "not_completed": result.not_completed,
+                             "not_yet_competent": result.not_yet_competent, "superseded": result.superseded,
+                             "anomalies": len(result.anomalies), "errors": len(result.errors)})
 
     # errors_csv on this file's errors, against csv.writer of the same cells.
     header = parsed.header
     columns = ["row", *[h for h in header if h and h not in ("row", "reason")], "reason"]
     err_rows = [tuple(str(e.get(c, "")) for c in columns) for e in result.errors]
-    t, f = best_of(lambda: errors_csv(header, result.errors), csv_floor(columns, err_rows))
-    out.append(Result("errors_csv", f"{len(result.errors):,} rows", t, f,
-                      f"csv.writer {len(err_rows):,} tuples × {len(columns)} cols",
-                      peak_mib(lambda: errors_csv(header, result.errors))))
-    out.append(Result("floor: csv.reader completions", size, out[0].floor_ms, out[0].floor_ms, floor_label,
-                      peak_mib(floor)))
-    return out
+
+    def write_errors():
+        return errors_csv(header, result.errors)
+
+    timing = best_of(csv_floor(columns, err_rows), write_errors)
+    PEAK_JOBS["errors_csv"] = lambda: write_errors
+    errors_row = Result("errors_csv", f"{len(result.errors):,} rows", timing.times_ms[0], timing.floor_ms,
+                        f"csv.writer {len(err_rows):,} tuples × {len(columns)} cols", timing.rounds,
+                        timing.cpu_ratios[0], "errors_csv")
+    return [parse_row, plan_row, errors_row, floor_row]
 
 
 # --------------------------------------------------------------------------- 3. database
@@ -451,6 +577,8 @@ def fill_db(path: Path, sample: Sample) -> int:
     create_reference_db(path)
     conn = sqlite3.connect(path)
     try:
+        conn.execute("PRAGMA synchronous = OFF")  # this connection only: the fill is scratch work
+        conn.execute("PRAGMA journal_mode = MEMORY")
         with conn:
             conn.executemany("INSERT INTO Student VALUES (?, ?, ?, ?, ?, ?)", sample.students)
             conn.executemany(
@@ -484,97 +612,131 @@ def fill_db(path: Path, sample: Sample) -> int:
     return len(eu)
 
 
-def bench_database(sample: Sample, rnd: random.Random, workdir: Path) -> list[Result]:
-    step("database: building the reference-schema SQLite file")
-    path = workdir / "powerpro_bench.db"
-    n_eu = fill_db(path, sample)
-    engine = create_engine(f"sqlite:///{path}")
+class DbCalls:
+    """The database calls measured, on one engine (the timing run's, or a peak job's own copy)."""
+
+    def __init__(self, path: Path, outcome_ids: list[int]) -> None:
+        self.engine = create_engine(f"sqlite:///{path}")
+        (sql,) = load_statements("select_provisionable_enrolments", "sqlite", frozenset({"ProvisionedStatuses"}))
+        self.query_sql = sql
+        self.query = text(sql).bindparams(bindparam("ProvisionedStatuses", expanding=True))
+        self.params = {"ProvisionedStatuses": ["ACTIVE"]}
+        self.floor_query = text("SELECT * FROM Enrolment")
+
+        batch = "b" * 32
+        self.stage_params = [
+            {"BatchId": batch, "EnrolmentUnitID": i, "OutcomeCode": "20", "OutcomeDate": date(2026, 3, 31)}
+            for i in outcome_ids
+        ]
+        (stage_sql,) = load_statements("stage_outcomes", "sqlite")
+        (apply_sql,) = load_statements("apply_staged_outcomes", "sqlite")
+        self.apply_sql = apply_sql
+        self.stage, self.apply = text(stage_sql), text(apply_sql)
+        self.apply_params = {"BatchId": batch, "ModifiedAt": datetime(2026, 4, 1, 9, 0)}
+        self.update = text("UPDATE EnrolmentUnit SET OutcomeCode = :OutcomeCode WHERE EnrolmentUnitID = :EnrolmentUnitID")
+        self.update_params = [{"OutcomeCode": "20", "EnrolmentUnitID": i} for i in outcome_ids]
+        self.split = {"stage_ms": float("inf"), "apply_ms": float("inf")}
+
+    # -- reads
+    def select_floor(self) -> list:
+        with self.engine.connect() as conn:
+            return conn.execute(self.floor_query).fetchall()
+
+    def select_fetchall(self) -> list:
+        with self.engine.connect() as conn:
+            return conn.execute(self.query, self.params).fetchall()
+
+    def select_records(self) -> list[EnrolmentRecord]:
+        # What PowerProDb.fetch and the provisioning operator make of the rows.
+        with self.engine.connect() as conn:
+            return [EnrolmentRecord(**dict(r)) for r in conn.execute(self.query, self.params).mappings()]
+
+    # -- writes: one transaction per run, rolled back untimed so every run starts from the same rows
+    def _rolled_back(self, fn: Callable[[Any], Any]) -> tuple[float, float]:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1")).fetchall()  # the connection is open before the clock starts
+            wall, cpu = clocks()
+            fn(conn)
+            wall_end, cpu_end = clocks()
+            conn.rollback()
+        return wall_end - wall, cpu_end - cpu
+
+    def _staged(self, conn) -> None:
+        t0 = time.perf_counter()
+        conn.execute(self.stage, self.stage_params)
+        t1 = time.perf_counter()
+        written = conn.execute(self.apply, self.apply_params).rowcount
+        t2 = time.perf_counter()
+        assert written == len(self.stage_params), written
+        self.split["stage_ms"] = min(self.split["stage_ms"], (t1 - t0) * 1000)
+        self.split["apply_ms"] = min(self.split["apply_ms"], (t2 - t1) * 1000)
+
+    def _by_key(self, conn) -> None:
+        assert conn.execute(self.update, self.update_params).rowcount == len(self.update_params)
+
+    def write_staged(self) -> tuple[float, float]:
+        return self._rolled_back(self._staged)
+
+    def write_by_key(self) -> tuple[float, float]:
+        return self._rolled_back(self._by_key)
+
+    def explain(self, sql: str) -> list[str]:
+        sql = sql.replace(":ProvisionedStatuses", "('ACTIVE')").replace(":BatchId", "'x'")
+        with self.engine.connect() as conn:
+            return [r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql.replace(":ModifiedAt", "NULL"))]
+
+
+def db_peak_job(path: Path, outcome_ids: list[int], method: str) -> Callable[[], Callable[[], Any]]:
+    """A peak job on its own copy of the database, so jobs running side by side never lock each other."""
+
+    def factory() -> Callable[[], Any]:
+        copy = path.with_name(f"peak_{method}_{os.getpid()}.db")
+        shutil.copyfile(path, copy)
+        fn = getattr(DbCalls(copy, outcome_ids), method)
+        fn()  # warm, as the best-of timing runs are
+        return fn
+
+    return factory
+
+
+def bench_database(sample: Sample, rnd: random.Random, path: Path, n_eu: int) -> list[Result]:
+    ids = sorted(rnd.sample(range(1, n_eu + 1), OUTCOME_WRITES))
+    db = DbCalls(path, ids)
+    n_enrolments = len(sample.records) + len(sample.other_enrolments)
+    got = len(db.select_fetchall())
+    assert got == ENROLMENTS, got
+    settle()
     out = []
 
-    # -- the provisioning query
-    (sql,) = load_statements("select_provisionable_enrolments", "sqlite", frozenset({"ProvisionedStatuses"}))
-    query = text(sql).bindparams(bindparam("ProvisionedStatuses", expanding=True))
-    params = {"ProvisionedStatuses": ["ACTIVE"]}
-    floor_sql = text("SELECT * FROM Enrolment")
-    n_enrolments = len(sample.records) + len(sample.other_enrolments)
-
-    def floor() -> list:
-        with engine.connect() as conn:
-            return conn.execute(floor_sql).fetchall()
-
-    def fetchall() -> list:
-        with engine.connect() as conn:
-            return conn.execute(query, params).fetchall()
-
-    def as_fetch() -> list:
-        # What PowerProDb.fetch and the provisioning operator do with the rows.
-        with engine.connect() as conn:
-            return [EnrolmentRecord(**dict(r)) for r in conn.execute(query, params).mappings()]
-
-    with engine.connect() as conn:
-        got = len(conn.execute(query, params).fetchall())
-        plan_rows = [r[-1] for r in conn.exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + sql.replace(":ProvisionedStatuses", "('ACTIVE')")).fetchall()]
-    assert got == ENROLMENTS, got
     step("database: select_provisionable_enrolments")
     floor_label = f"SELECT * FROM Enrolment fetchall ({n_enrolments:,} rows)"
-    t, f = best_of(fetchall, floor)
-    out.append(Result("select_provisionable_enrolments", f"{got:,} of {n_enrolments:,} enr", t, f, floor_label,
-                      peak_mib(fetchall), {"rows_per_s": round(got / (t / 1000)), "query_plan": plan_rows}))
-    t, f = best_of(as_fetch, floor)
-    out.append(Result("  … + mappings → EnrolmentRecord", f"{got:,} rows", t, f, floor_label, peak_mib(as_fetch),
-                      {"rows_per_s": round(got / (t / 1000))}))
-    out.append(Result("floor: SELECT * FROM Enrolment", f"{n_enrolments:,} rows", f, f, floor_label, peak_mib(floor)))
+    timing = best_of(db.select_floor, db.select_fetchall, db.select_records)
+    f, runs = timing.floor_ms, timing.rounds
+    (t, t_records), (cpu, cpu_records) = timing.times_ms, timing.cpu_ratios
+    PEAK_JOBS["db_select"] = db_peak_job(path, ids, "select_fetchall")
+    out.append(Result("select_provisionable_enrolments", f"{got:,} of {n_enrolments:,} enr", t, f, floor_label, runs,
+                      cpu, "db_select", extra={"rows_per_s": round(got / (t / 1000)),
+                                               "query_plan": db.explain(db.query_sql)}))
+    PEAK_JOBS["db_records"] = db_peak_job(path, ids, "select_records")
+    out.append(Result("  … as dicts → EnrolmentRecord", f"{got:,} rows", t_records, f, floor_label, runs,
+                      cpu_records, "db_records", extra={"rows_per_s": round(got / (t_records / 1000))}))
+    PEAK_JOBS["db_select_floor"] = db_peak_job(path, ids, "select_floor")
+    out.append(Result("floor: SELECT * FROM Enrolment", f"{n_enrolments:,} rows", f, f, floor_label, runs, 1.0,
+                      "db_select_floor"))
 
-    # -- the resulting writes: stage + one set-based UPDATE, against executemany by primary key
     step("database: stage_outcomes + apply_staged_outcomes")
-    ids = sorted(rnd.sample(range(1, n_eu + 1), OUTCOME_WRITES))
-    batch = "b" * 32
-    stage_params = [{"BatchId": batch, "EnrolmentUnitID": i, "OutcomeCode": "20", "OutcomeDate": date(2026, 3, 31)}
-                    for i in ids]
-    (stage_sql,) = load_statements("stage_outcomes", "sqlite")
-    (apply_sql,) = load_statements("apply_staged_outcomes", "sqlite")
-    stage, apply = text(stage_sql), text(apply_sql)
-    apply_params = {"BatchId": batch, "ModifiedAt": datetime(2026, 4, 1, 9, 0)}
-    floor_update = text("UPDATE EnrolmentUnit SET OutcomeCode = :OutcomeCode WHERE EnrolmentUnitID = :EnrolmentUnitID")
-    floor_params = [{"OutcomeCode": "20", "EnrolmentUnitID": i} for i in ids]
-    split: dict[str, float] = {"stage_ms": float("inf"), "apply_ms": float("inf")}
-
-    def rolled_back(fn: Callable[[Any], Any]) -> float:
-        # One transaction per run, rolled back (untimed) so every run starts from the same rows.
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1")).fetchall()
-            t0 = time.perf_counter()
-            fn(conn)
-            elapsed = time.perf_counter() - t0
-            conn.rollback()
-        return elapsed
-
-    def staged(conn) -> None:
-        t0 = time.perf_counter()
-        conn.execute(stage, stage_params)
-        t1 = time.perf_counter()
-        written = conn.execute(apply, apply_params).rowcount
-        t2 = time.perf_counter()
-        assert written == OUTCOME_WRITES, written
-        split["stage_ms"] = min(split["stage_ms"], (t1 - t0) * 1000)
-        split["apply_ms"] = min(split["apply_ms"], (t2 - t1) * 1000)
-
-    def by_key(conn) -> None:
-        assert conn.execute(floor_update, floor_params).rowcount == OUTCOME_WRITES
-
-    with engine.connect() as conn:
-        apply_plan = [r[-1] for r in conn.exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + apply_sql.replace(":BatchId", "'x'").replace(":ModifiedAt", "NULL")).fetchall()]
-    t, f = best_of(lambda: rolled_back(staged), lambda: rolled_back(by_key), around=lambda fn: fn())
-    out.append(Result("stage_outcomes + apply_staged", f"{OUTCOME_WRITES:,} of {n_eu:,} EU", t, f,
-                      f"executemany UPDATE by PK ({OUTCOME_WRITES:,})",
-                      peak_mib(lambda: rolled_back(staged)),
-                      {"stage_ms": round(split["stage_ms"], 1), "apply_ms": round(split["apply_ms"], 1),
-                       "query_plan": apply_plan}))
-    out.append(Result("floor: executemany UPDATE by PK", f"{OUTCOME_WRITES:,} rows", f, f,
-                      f"executemany UPDATE by PK ({OUTCOME_WRITES:,})", peak_mib(lambda: rolled_back(by_key))))
-    engine.dispose()
+    floor_label = f"executemany UPDATE by PK ({OUTCOME_WRITES:,})"
+    timing = best_of(db.write_by_key, db.write_staged, self_timed=True)
+    f, (t,), (cpu,), runs = timing.floor_ms, timing.times_ms, timing.cpu_ratios, timing.rounds
+    PEAK_JOBS["db_staged"] = db_peak_job(path, ids, "write_staged")
+    out.append(Result("stage_outcomes + apply_staged", f"{OUTCOME_WRITES:,} of {n_eu:,} EU", t, f, floor_label, runs,
+                      cpu, "db_staged", extra={"stage_ms": round(db.split["stage_ms"], 1),
+                                          "apply_ms": round(db.split["apply_ms"], 1),
+                                          "query_plan": db.explain(db.apply_sql)}))
+    PEAK_JOBS["db_by_key"] = db_peak_job(path, ids, "write_by_key")
+    out.append(Result("floor: executemany UPDATE by PK", f"{OUTCOME_WRITES:,} rows", f, f, floor_label, runs, 1.0,
+                      "db_by_key"))
+    db.engine.dispose()
     return out
 
 
@@ -593,49 +755,58 @@ def machine() -> dict[str, Any]:
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "cpus_usable": usable,
-        "loadavg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         "sqlite": sqlite3.sqlite_version,
-        "repeats": REPEATS,
+        "sqlalchemy": sqlalchemy.__version__,
     }
+
+
+def load() -> list[float] | None:
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
 def short_extra(r: Result) -> str:
     parts = []
     if "rows_per_s" in r.extra:
         parts.append(f"{r.extra['rows_per_s'] / 1000:,.0f}k rows/s")
-    if "bytes_per_student" in r.extra:
-        parts.append(f"{r.extra['bytes_per_student']:,} B/student")
-    if "bytes_per_row" in r.extra:
-        parts.append(f"{r.extra['bytes_per_row']:,} B/row")
+    for unit in ("student", "row"):
+        if f"bytes_per_{unit}" in r.extra:
+            parts.append(f"{r.extra[f'bytes_per_{unit}']:,} B/{unit}")
     if "stage_ms" in r.extra:
-        parts.append(f"stage {r.extra['stage_ms']:,.0f} ms + apply {r.extra['apply_ms']:,.0f} ms")
+        parts.append(f"stage {r.extra['stage_ms']:,.0f} + apply {r.extra['apply_ms']:,.0f} ms")
     return ", ".join(parts)
 
 
-def print_table(results: list[Result], info: dict[str, Any], total_s: float) -> None:
-    head = ["measure", "size", "time ms", "floor ms", "ratio", "peak MiB", "notes"]
+def print_table(results: list[Result], info: dict[str, Any]) -> None:
+    head = ["measure", "size", "time ms", "floor ms", "ratio", "peak MiB", "runs", "notes"]
     body = [
         [r.measure, r.size, f"{r.time_ms:,.1f}", f"{r.floor_ms:,.1f}", f"{r.ratio:.2f}",
-         "—" if r.peak_mib is None else f"{r.peak_mib:,.1f}", short_extra(r)]
+         "—" if r.peak_mib is None else f"{r.peak_mib:,.1f}", str(r.runs), short_extra(r)]
         for r in results
     ]
     widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-    right = {2, 3, 4, 5}
+    right = {2, 3, 4, 5, 6}
 
     def line(cells: list[str]) -> str:
         return " | ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths,
-                                                                                                   strict=True)))
+                                                                                                   strict=True))).rstrip()
 
     print(line(head))
     print("-+-".join("-" * w for w in widths))
     for row in body:
         print(line(row))
     print()
-    print("floors: " + "; ".join(sorted({r.floor for r in results})))
+    print(
+        "time = best of 'runs' rounds (perf_counter), each round running the floor then the measures; "
+        "ratio = time / floor; peak = tracemalloc, one more run, result included"
+    )
+    contended = [r for r in results if r.cpu_ratio and abs(r.ratio / r.cpu_ratio - 1) > 0.15]
+    if contended:
+        print("contended (wall ratio vs CPU-time ratio): " + "; ".join(
+            f"{r.measure.strip(' …')} {r.ratio:.2f} vs {r.cpu_ratio:.2f}" for r in contended))
     print(
         f"machine: Python {info['python']} ({info['implementation']}) on {info['platform']} {info['machine']}, "
-        f"{info['cpu_count']} CPUs ({info['cpus_usable']} usable), load {info['loadavg']}, SQLite {info['sqlite']}; "
-        f"best of {info['repeats']}, floor interleaved with each measure; total {total_s:.1f} s"
+        f"{info['cpu_count']} CPUs ({info['cpus_usable']} usable), SQLite {info['sqlite']}, "
+        f"SQLAlchemy {info['sqlalchemy']}; load {info['load_before']} -> {info['load_after']}; total {info['total_s']:.0f} s"
     )
 
 
@@ -643,38 +814,39 @@ def main() -> None:
     started = time.perf_counter()
     rnd = random.Random(SEED)
     info = machine()
+    info["load_before"] = load()
     step(f"building {STUDENTS:,} students, {ENROLMENTS:,} provisionable enrolments")
     sample = build_sample(rnd)
     results: list[Result] = []
     results += bench_provisioning(sample, rnd)
     results += bench_completions(sample, rnd)
     with tempfile.TemporaryDirectory(prefix="powerpro_bench_") as tmp:
-        results += bench_database(sample, rnd, Path(tmp))
-    total = time.perf_counter() - started
-    print_table(results, info, total)
+        step(f"peak memory: {len(PEAK_JOBS)} tracemalloc runs in forked children, beside the database build")
+        peaks = Peaks(results)
+        path = Path(tmp) / "powerpro_bench.db"
+        n_eu = fill_db(path, sample)
+        peaks.finish()
+        results += bench_database(sample, rnd, path, n_eu)
+        step("peak memory: the database runs")
+        Peaks(results).finish()
+    info["total_s"] = time.perf_counter() - started
+    info["load_after"] = load()
+    print_table(results, info)
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "machine": info,
-                "total_s": round(total, 2),
-                "sizes": {"students": STUDENTS, "provisionable_enrolments": ENROLMENTS,
-                          "other_enrolments": OTHER_ENROLMENTS, "completion_rows": COMPLETION_ROWS,
-                          "outcome_writes": OUTCOME_WRITES},
-                "results": [
-                    {"measure": r.measure.strip(" …"), "size": r.size, "time_ms": round(r.time_ms, 2),
-                     "floor": r.floor, "floor_ms": round(r.floor_ms, 2), "ratio": round(r.ratio, 2),
-                     "peak_mib": None if r.peak_mib is None else round(r.peak_mib, 2), **r.extra}
-                    for r in results
-                ],
-            },
-            indent=2,
-            ensure_ascii=False,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    report = {
+        "machine": {k: round(v, 2) if isinstance(v, float) else v for k, v in info.items()},
+        "sizes": {"students": STUDENTS, "provisionable_enrolments": ENROLMENTS, "other_enrolments": OTHER_ENROLMENTS,
+                  "completion_rows": COMPLETION_ROWS, "outcome_writes": OUTCOME_WRITES},
+        "results": [
+            {"measure": r.measure.strip(" …"), "size": r.size, "time_ms": round(r.time_ms, 2), "floor": r.floor,
+             "floor_ms": round(r.floor_ms, 2), "ratio": round(r.ratio, 2),
+             "cpu_ratio": None if r.cpu_ratio is None else round(r.cpu_ratio, 2), "runs": r.runs,
+             "peak_mib": None if r.peak_mib is None else round(r.peak_mib, 2), **r.extra}
+            for r in results
+        ],
+    }
+    RESULTS.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"written: {RESULTS.relative_to(ROOT)}")
 
 

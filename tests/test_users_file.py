@@ -163,3 +163,12 @@ def test_file_name_is_the_runs_utc_time():
     from datetime import datetime
 
     assert users_file_name(datetime(2026, 3, 31, 14, 30, 5, tzinfo=UTC)) == "powerpro_users_20260331T143005Z.csv"
+
+
+def test_a_clash_shared_by_many_names_a_few_and_counts_the_rest():
+    records = [enrolment(f"S{i}", email="noemail@example.edu.au", eid=i) for i in range(1, 101)]
+    plan = plan_users_export(records, {}, username_rule="email")
+    assert plan.to_send == [] and len(plan.anomalies) == 100
+    reason = next(a.reason for a in plan.anomalies if a.key == "S1")
+    assert reason == ("username 'noemail@example.edu.au' would be shared with StudentNumber "
+                      "S10, S100, S11, S12, S13 and 94 others")
