@@ -81,6 +81,7 @@ def test_course_without_a_usable_cohort_is_reported_and_not_exported(cohort, cod
                               enrolment("S1", "GOOD1", "GOOD1-2026", eid=3)], {})
     assert [(a.record, a.key, a.code) for a in plan.anomalies] == [("course", "BAD01", code)]
     assert "1 enrolment" in plan.anomalies[0].reason
+    assert plan.anomalies[0].data == {"enrolments": 1, "students": ["S1"]}
     # S1 still goes, with the good course's cohort only.
     assert {u.student_number: u.cohorts for u in plan.to_send} == {"S1": ("GOOD1-2026",), "S2": ("GOOD1-2026",)}
 

@@ -164,18 +164,28 @@ def plan_users_export(
     plan = UsersPlan(rows_read=len(enrolments))
 
     bad_courses: dict[str, tuple[str, str]] = {}
+    left_out: dict[str, list[str]] = defaultdict(list)
     by_student: dict[str, list[EnrolmentRecord]] = defaultdict(list)
     for rec in enrolments:
         problem = _course_problem(rec.moodle_cohort)
         if problem:
             bad_courses.setdefault(rec.course_code, problem)
+            left_out[rec.course_code].append(rec.student_number)
         else:
             by_student[rec.student_number].append(rec)
     for course_code in sorted(bad_courses):
         code, reason = bad_courses[course_code]
-        n = sum(1 for r in enrolments if r.course_code == course_code)
+        students = sorted(set(left_out[course_code]))
+        n = len(left_out[course_code])
         plan.anomalies.append(
-            Anomaly("course", course_code, code, f"{reason}; its {n} enrolment(s) were not exported", data={"enrolments": n})
+            Anomaly(
+                "course",
+                course_code,
+                code,
+                f"{reason}; its {n} enrolment(s) were not exported",
+                # Which students are waiting on the fix (a sample: a big course is one anomaly).
+                data={"enrolments": n, "students": students[:50]},
+            )
         )
 
     candidates: list[MoodleUser] = []
