@@ -236,3 +236,32 @@ def test_empty_inbox_is_a_quiet_success(college, ftp_server, run_dag):
     (row,) = [r for r in college.sync_log() if r["TaskId"] == "list_completion_files"]
     assert row["Message"] == "0 completion files waiting in /from_moodle"
     assert import_rows(college) == []
+
+
+def test_a_corrected_file_with_new_content_is_applied(college, ftp_server, run_dag):
+    pp = college
+    ftp_server.put("/from_moodle/c.csv", HEADER + "S2,BSBOPS504,not a time,,,typo\r\n")
+    assert run_dag(DAG_ID).state == "success"
+    assert outcome(pp, "S2", "BSBOPS504") == (None, None, None)
+    ftp_server.put("/from_moodle/c.csv", HEADER + "S2,BSBOPS504,1774962000,,,fixed\r\n")  # same name, fixed
+    assert run_dag(DAG_ID).state == "success"
+    assert outcome(pp, "S2", "BSBOPS504") == ("20", "2026-04-01", "Moodle sync")
+    assert ftp_server.files("/from_moodle/processed") == ["c-2.csv", "c.csv", "c.errors.csv"]
+    assert pp.rows("SELECT FileName, RowsWritten, RowsRejected FROM MoodleSyncAppliedFile ORDER BY AppliedAt, RowsWritten") == [
+        {"FileName": "c.csv", "RowsWritten": 0, "RowsRejected": 1},
+        {"FileName": "c.csv", "RowsWritten": 1, "RowsRejected": 0},
+    ]
+
+
+def test_the_sync_never_creates_or_alters_powerpro_tables(college, ftp_server, run_dag):
+    def schema():
+        return college.rows("SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE '%MoodleSync%' ORDER BY name")
+
+    before = schema()
+    ftp_server.put("/from_moodle/c.csv", COMPLETIONS)
+    assert run_dag(DAG_ID).state == "success"
+    assert run_dag("powerpro_moodle_provisioning").state == "success"
+    assert schema() == before
+    own = college.rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'MoodleSync%' ORDER BY name")
+    assert [r["name"] for r in own] == ["MoodleSyncAppliedFile", "MoodleSyncCompletionStage", "MoodleSyncExportState",
+                                        "MoodleSyncOutcomeStage"]
