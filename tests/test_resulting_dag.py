@@ -153,30 +153,41 @@ def test_delivering_the_same_file_again_changes_nothing(college, ftp_server, run
     assert pp.rows("SELECT COUNT(*) AS n FROM MoodleSyncAppliedFile") == [{"n": 1}]
 
 
-def test_crash_between_commit_and_move_then_rerun_applies_nothing_twice(college, ftp_server, run_dag, monkeypatch):
+@pytest.mark.parametrize(
+    "when, retry_says",
+    [
+        pytest.param("before", "stopped before moving it", id="crash after the commit, before the move"),
+        pytest.param("after", "no longer in /from_moodle", id="crash after the move, before it is noted"),
+    ],
+)
+def test_crash_between_commit_and_move_then_rerun_applies_nothing_twice(college, ftp_server, run_dag, monkeypatch,
+                                                                        when, retry_says):
     from powerpro_moodle.ftp import MoodleFtp
 
     pp = college
-    real_move = MoodleFtp.move
+    real_rename = MoodleFtp.rename
     crashed = []
 
-    def crash_first_processed_move(self, path, folder):
-        if folder.endswith("processed") and not crashed:
-            crashed.append(path)
+    def crash_once(self, source, target):
+        if "/processed/" in target and not crashed:
+            crashed.append(target)
+            if when == "after":
+                real_rename(self, source, target)
             raise EOFError("FTP connection dropped")
-        return real_move(self, path, folder)
+        return real_rename(self, source, target)
 
-    monkeypatch.setattr(MoodleFtp, "move", crash_first_processed_move)
+    monkeypatch.setattr(MoodleFtp, "rename", crash_once)
     ftp_server.put("/from_moodle/completions_0601.csv", COMPLETIONS)
     dr = run_dag(DAG_ID)
     assert crashed and dr.state == "success"
     rows = import_rows(pp, dr.run_id)
     assert [(r["Status"], r["TryNumber"]) for r in rows] == [("up_for_retry", 1), ("success", 2)]
-    assert "stopped before moving it" in rows[-1]["Message"]
+    assert retry_says in rows[-1]["Message"]
     assert rows[-1]["RowsWritten"] == 0
-    # The outcomes were written once (by try 1), and the retry only finished the move.
+    # The outcomes were written once (by try 1); the retry only finished filing the file away.
     assert outcome(pp, "S6", "BSBOPS504") == ("20", "2026-04-02", "Moodle sync")
     assert pp.rows("SELECT RowsWritten FROM MoodleSyncAppliedFile") == [{"RowsWritten": 5}]
+    assert ftp_server.files("/from_moodle") == []
     assert ftp_server.files("/from_moodle/processed") == ["completions_0601.csv", "completions_0601.errors.csv"]
     assert len(read_csv(ftp_server.path("/from_moodle/processed/completions_0601.errors.csv"))) == 5
 

@@ -123,12 +123,19 @@ class MoodleFtp:
             candidate = f"{stem}-{n}{ext}"
         return candidate
 
+    def reserve(self, folder: str, name: str) -> str:
+        """The path ``name`` would take in ``folder`` (created if missing) without overwriting."""
+        self.ensure_folder(folder)
+        return posixpath.join(folder, self.free_name(folder, name))
+
+    def rename(self, source: str, target: str) -> None:
+        self.hook.rename(source, target)
+
     def move(self, path: str, folder: str) -> str:
         """Move ``path`` into ``folder`` without overwriting anything there.
 
         :return: the new path (its name may carry a ``-N`` suffix).
         """
-        self.ensure_folder(folder)
-        target = posixpath.join(folder, self.free_name(folder, posixpath.basename(path)))
-        self.hook.rename(path, target)
+        target = self.reserve(folder, posixpath.basename(path))
+        self.rename(path, target)
         return target

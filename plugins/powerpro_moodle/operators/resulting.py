@@ -138,12 +138,12 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
             plan = self._apply(context, settings, name, content_hash, parsed, dry_run)
             extra: dict[str, Any] = {"file": name, "sha256": content_hash, "dry_run": dry_run}
             if not dry_run:
-                moved = ftp.move(path, settings.processed_folder)
-                extra["moved_to"] = moved
-                if plan.errors:
-                    extra["errors_file"] = self._write_errors(ftp, moved, errors_csv(parsed.header, plan.errors))
+                errors = errors_csv(parsed.header, plan.errors) if plan.errors else None
+                extra.update(self._file_away(ftp, path, settings.processed_folder, errors))
                 with self.db.transaction() as conn:
-                    self.db.run(conn, "record_applied_file_moved", {"ContentHash": content_hash, "MovedTo": moved})
+                    self.db.run(
+                        conn, "record_applied_file_moved", {"ContentHash": content_hash, "MovedTo": extra["moved_to"]}
+                    )
         for anomaly in plan.anomalies:
             self.log.warning("%s %s: %s", anomaly.record, anomaly.key, anomaly.reason)
         return TaskSummary(
@@ -202,11 +202,19 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
                 })
         return plan
 
-    def _write_errors(self, ftp: Any, moved: str, data: bytes) -> str:
-        folder = posixpath.dirname(moved)
-        target = posixpath.join(folder, ftp.free_name(folder, errors_file_name(posixpath.basename(moved))))
-        ftp.write(target, data)
-        return target
+    def _file_away(self, ftp: Any, path: str, folder: str, errors: bytes | None) -> dict[str, str]:
+        """Move ``path`` into ``folder`` (never overwriting), its errors file beside it.
+
+        The errors file is written first, under the name the moved file will take: if the task
+        dies between the two, the retry reserves the same name and simply writes it again.
+        """
+        target = ftp.reserve(folder, posixpath.basename(path))
+        out = {"moved_to": target}
+        if errors is not None:
+            out["errors_file"] = posixpath.join(folder, errors_file_name(posixpath.basename(target)))
+            ftp.write(out["errors_file"], errors)
+        ftp.rename(path, target)
+        return out
 
     def _already_applied(self, ftp: Any, settings: Settings, name: str, path: str, applied: dict[str, Any],
                          dry_run: bool) -> TaskSummary:
@@ -218,10 +226,9 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
         if dry_run:
             message = f"{name}: dry run: already applied on {when} as {applied['file_name']} ({how}); would move it"
         else:
-            moved = ftp.move(path, settings.processed_folder)
-            extra["moved_to"] = moved
-            if recovering and applied["errors_csv"]:
-                extra["errors_file"] = self._write_errors(ftp, moved, applied["errors_csv"].encode("utf-8"))
+            errors = applied["errors_csv"].encode("utf-8") if recovering and applied["errors_csv"] else None
+            extra.update(self._file_away(ftp, path, settings.processed_folder, errors))
+            moved = extra["moved_to"]
             if recovering:
                 with self.db.transaction() as conn:
                     self.db.run(conn, "record_applied_file_moved", {"ContentHash": applied["content_hash"], "MovedTo": moved})
@@ -238,10 +245,10 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
         extra: dict[str, Any] = {"file": name, "dry_run": dry_run}
         where = "left in place (dry run)"
         if not dry_run:
-            moved = ftp.move(path, settings.rejected_folder)
-            extra["moved_to"] = moved
-            extra["errors_file"] = self._write_errors(ftp, moved, errors_csv([], [{"row": "", "reason": reason}]))
-            where = f"moved to {moved}"
+            extra.update(
+                self._file_away(ftp, path, settings.rejected_folder, errors_csv([], [{"row": "", "reason": reason}]))
+            )
+            where = f"moved to {extra['moved_to']}"
         summary = TaskSummary(self.direction, rows_rejected=1, message=f"{name} rejected: {reason}; {where}", extra=extra)
         context["ti"].xcom_push(key=SUMMARY_KEY, value=summary.to_xcom())
         raise AirflowFailException(f"{name} cannot be read as a completion file: {reason} ({where})")
