@@ -28,6 +28,7 @@ DEMO = ROOT / ".demo"
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import moodle_standin  # noqa: E402
 from local_airflow import airflow_environ  # noqa: E402
 from powerpro_sample import PowerPro, build_demo_sample, conn_json, create_reference_db  # noqa: E402
 
@@ -145,12 +146,8 @@ def main() -> None:
         say("3b. Provisioning again: nothing changed, so nothing is sent")
         time.sleep(1)  # file names carry the run's time to the second
         airflow(env, "dags", "test", "powerpro_moodle_provisioning", log_name="provisioning_2.log")
-        with sqlite3.connect(db_path) as conn:
-            (message,) = conn.execute(
-                "SELECT Message FROM ELearningSyncLog WHERE TaskId = 'export_users' ORDER BY SyncLogID DESC LIMIT 1"
-            ).fetchone()
         print(f"Files in /to_moodle: {len(sorted((ftp_root / 'to_moodle').glob('*.csv')))} (unchanged)")
-        print(f"Latest export_users row: {message}")
+        print(f"Latest export_users row: {latest_message(db_path, 'export_users')}")
 
         resulting_demo(env, db_path, ftp_root, users)
     finally:
@@ -160,12 +157,16 @@ def main() -> None:
         print(f"Everything the demo made is in {DEMO.relative_to(ROOT)}/ (run `make demo` again to start over).")
 
 
+def latest_message(db_path: Path, task_id: str) -> str:
+    with sqlite3.connect(db_path) as conn:
+        (message,) = conn.execute(
+            "SELECT Message FROM ELearningSyncLog WHERE TaskId = ? ORDER BY SyncLogID DESC LIMIT 1", (task_id,)
+        ).fetchone()
+    return message
+
+
 def resulting_demo(env: dict[str, str], db_path: Path, ftp_root: Path, users: list[Path]) -> None:
-    """Moodle's side and the resulting DAG (added with the resulting issue)."""
-    try:
-        import moodle_standin
-    except ImportError:
-        return
+    """Moodle's side, then the resulting DAG."""
     say("4. Moodle stand-in: completions for some of the provisioned students")
     made = moodle_standin.write_completions(users, db_path, ftp_root / "from_moodle")
     print(made)
@@ -180,11 +181,7 @@ def resulting_demo(env: dict[str, str], db_path: Path, ftp_root: Path, users: li
     processed = ftp_root / "from_moodle" / "processed" / "completions_20260401.csv"
     (ftp_root / "from_moodle" / processed.name).write_bytes(processed.read_bytes())
     airflow(env, "dags", "test", "powerpro_moodle_resulting", log_name="resulting_2.log")
-    with sqlite3.connect(db_path) as conn:
-        (message,) = conn.execute(
-            "SELECT Message FROM ELearningSyncLog WHERE TaskId = 'import_completion_file' ORDER BY SyncLogID DESC LIMIT 1"
-        ).fetchone()
-    print(f"Latest import_completion_file row: {message}")
+    print(f"Latest import_completion_file row: {latest_message(db_path, 'import_completion_file')}")
 
 
 if __name__ == "__main__":
