@@ -276,3 +276,17 @@ def test_the_sync_never_creates_or_alters_powerpro_tables(college, ftp_server, r
     own = college.rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'MoodleSync%' ORDER BY name")
     assert [r["name"] for r in own] == ["MoodleSyncAppliedFile", "MoodleSyncCompletionStage", "MoodleSyncExportState",
                                         "MoodleSyncOutcomeStage"]
+
+
+def test_a_flood_of_files_is_taken_in_batches_oldest_name_first(college, ftp_server, run_dag, monkeypatch):
+    from powerpro_moodle.operators import resulting
+
+    monkeypatch.setattr(resulting, "MAX_FILES_PER_RUN", 2)  # stands for Airflow's limit on mapped tasks
+    for day in ("0601", "0602", "0603"):
+        ftp_server.put(f"/from_moodle/completions_{day}.csv", HEADER + f"S1,BSBOPS504,1774962000,,,{day}\r\n")
+    assert run_dag(DAG_ID).state == "success"
+    assert ftp_server.files("/from_moodle") == ["completions_0603.csv"]
+    (row,) = [r for r in college.sync_log() if r["TaskId"] == "list_completion_files"]
+    assert row["Message"].endswith("this run takes the first 2, 1 left for the next run")
+    assert run_dag(DAG_ID).state == "success"
+    assert ftp_server.files("/from_moodle") == []

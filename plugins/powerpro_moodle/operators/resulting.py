@@ -25,6 +25,10 @@ from powerpro_moodle.formats.summary import REJECTED, TaskSummary, count_codes, 
 from powerpro_moodle.operators.base import PowerProMoodleOperator, as_bool
 from powerpro_moodle.sync_log import SUMMARY_KEY
 
+#: Files one run takes on: one mapped task each, well under Airflow's max_map_length (1024).
+#: The rest wait in the inbox for the next run, oldest name first.
+MAX_FILES_PER_RUN = 500
+
 #: The sync's own tables the resulting DAG uses.
 RESULTING_TABLES = ["MoodleSyncAppliedFile", "MoodleSyncCompletionStage", "MoodleSyncOutcomeStage"]
 
@@ -78,15 +82,21 @@ class ListCompletionFilesOperator(PowerProMoodleOperator):
     def sync(self, context: Any) -> TaskSummary:
         settings = self.settings()
         with self.ftp() as ftp:
-            files = [
+            waiting = [
                 name for name in ftp.list_files(settings.completions_folder, ".csv")
                 if not name.lower().endswith(".errors.csv")
             ]
+        files = waiting[:MAX_FILES_PER_RUN]
         message = (
-            f"{plural(len(files), 'completion file')} waiting in {settings.completions_folder}"
+            f"{plural(len(waiting), 'completion file')} waiting in {settings.completions_folder}"
             + (f": {', '.join(files[:20])}" + (" …" if len(files) > 20 else "") if files else "")
         )
-        return TaskSummary(self.direction, rows_read=len(files), message=message, extra={"files": files})
+        if len(waiting) > len(files):
+            message += f"; this run takes the first {len(files)}, {len(waiting) - len(files)} left for the next run"
+        return TaskSummary(
+            self.direction, rows_read=len(waiting), rows_skipped=len(waiting) - len(files), message=message,
+            extra={"files": files},
+        )
 
     def execute(self, context: Any) -> list[str]:
         summary = super().execute(context)
