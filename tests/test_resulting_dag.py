@@ -290,3 +290,32 @@ def test_a_flood_of_files_is_taken_in_batches_oldest_name_first(college, ftp_ser
     assert row["Message"].endswith("this run takes the first 2, 1 left for the next run")
     assert run_dag(DAG_ID).state == "success"
     assert ftp_server.files("/from_moodle") == []
+
+
+def test_a_stalled_ftp_server_fails_the_try_instead_of_hanging(college, tmp_path, monkeypatch, run_dag):
+    """A server that logs in and then never answers a listing: the call times out (connection
+    extra ``timeout``), the try fails and is retried, and the sync log says why."""
+    import threading
+
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.servers import FTPServer
+
+    class Silent(FTPHandler):
+        def ftp_MLSD(self, path):  # never answers
+            pass
+
+    authorizer = DummyAuthorizer()
+    authorizer.add_user("moodle", "pw", str(tmp_path), perm="elradfmwMT")
+    Silent.authorizer = authorizer
+    server = FTPServer(("127.0.0.1", 0), Silent)
+    threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.1}, daemon=True).start()
+    monkeypatch.setenv("AIRFLOW_CONN_MOODLE_FTP", f"ftp://moodle:pw@127.0.0.1:{server.address[1]}?timeout=1")
+    try:
+        dr = run_dag(DAG_ID)
+    finally:
+        server.close_all()
+    assert dr.state == "failed"
+    rows = [r for r in college.sync_log() if r["TaskId"] == "list_completion_files"]
+    assert [(r["Status"], r["TryNumber"]) for r in rows] == [("up_for_retry", 1), ("failed", 2)]
+    assert "timed out" in rows[-1]["Message"].lower()

@@ -12,6 +12,9 @@ from types import TracebackType
 
 from airflow.providers.ftp.hooks.ftp import FTPHook, FTPSHook
 
+#: Seconds a server may stay silent before the call fails; the connection extra ``timeout`` overrides it.
+DEFAULT_TIMEOUT_SECONDS = 120
+
 #: Suffix of a file still being written: Moodle's pickup only takes ``*.csv``.
 PARTIAL_SUFFIX = ".part"
 
@@ -35,6 +38,12 @@ class MoodleFtp:
         extra = FTPHook.get_connection(self.conn_id).extra_dejson
         tls = str(extra.get("tls", "false")).lower() in ("1", "true", "yes")
         self.hook = (FTPSHook if tls else FTPHook)(ftp_conn_id=self.conn_id)
+        # The provider's client waits for ever; a stalled server should fail the try (and be
+        # retried), not hold the DAG's only run slot until the task's execution timeout.
+        timeout = float(extra.get("timeout", DEFAULT_TIMEOUT_SECONDS))
+        self.ftp.timeout = timeout  # ftplib uses it for each data connection
+        if self.ftp.sock is not None:
+            self.ftp.sock.settimeout(timeout)  # and this is the control connection
         self.ftp.voidcmd("TYPE I")  # binary transfers; also lets SIZE work after a listing
         return self
 
