@@ -188,6 +188,8 @@ def test_unreachable_ftp_server_leaves_failure_rows_and_records_nothing(school, 
     assert dr.state == "failed"
     rows = [r for r in school.sync_log() if r["TaskId"] == "export_users"]
     assert [(r["Status"], r["TryNumber"]) for r in rows] == [("up_for_retry", 1), ("failed", 2)]
+    assert rows[-1]["Message"].startswith(
+        f"failed: MoodleFtpError: the Moodle FTP server 127.0.0.1:{port} refused the connection: is it running")
     assert "ConnectionRefusedError" in rows[-1]["Message"]
     assert "ConnectionRefusedError" in rows[-1]["Details"]["error"]
     assert school.rows("SELECT COUNT(*) AS n FROM MoodleSyncExportState") == [{"n": 0}]
@@ -236,3 +238,11 @@ def test_ftps_upload_with_a_certificate_the_client_trusts(school, tmp_path, monk
     assert dr.state == "success"
     files = list((root / "to_moodle").iterdir())
     assert len(files) == 1 and files[0].read_text(encoding="utf-8").startswith("username,")
+
+
+def test_a_wrong_ftp_password_is_named_as_a_login_problem(school, ftp_server, run_dag, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_MOODLE_FTP", f"ftp://moodle:wrong-pw@127.0.0.1:{ftp_server.port}")
+    assert run_dag(DAG_ID).state == "failed"
+    final = [r for r in school.sync_log() if r["TaskId"] == "export_users"][-1]
+    assert "refused the login: check the moodle_ftp connection's login and password" in final["Message"]
+    assert "wrong-pw" not in str(final)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ftplib
 import io
 import posixpath
+import ssl
 from types import TracebackType
 
 from airflow.providers.ftp.hooks.ftp import FTPHook, FTPSHook
@@ -17,6 +18,30 @@ DEFAULT_TIMEOUT_SECONDS = 120
 
 #: Suffix of a file still being written: Moodle's pickup only takes ``*.csv``.
 PARTIAL_SUFFIX = ".part"
+
+
+#: What goes wrong talking to a server (network, protocol, TLS).
+FTP_ERRORS = (OSError, EOFError, ftplib.Error)
+
+
+class MoodleFtpError(OSError):
+    """The Moodle FTP server could not do what the sync asked; the message says which server and why."""
+
+
+def explain(err: BaseException, timeout: float) -> str:
+    """What an FTP failure means, in words RTO staff can act on."""
+    text = f"{type(err).__name__}: {err}".rstrip(": ")
+    if isinstance(err, TimeoutError):
+        return f"did not answer within {timeout:g} s ({text})"
+    if isinstance(err, ConnectionRefusedError):
+        return f"refused the connection: is it running, and is the port right? ({text})"
+    if isinstance(err, ssl.SSLError):
+        return f"TLS failed: is the server's certificate trusted here? ({text})"
+    if isinstance(err, ftplib.error_perm) and str(err).startswith("530"):
+        return f"refused the login: check the moodle_ftp connection's login and password ({text})"
+    if isinstance(err, (EOFError, ConnectionResetError)):
+        return f"closed the connection ({text})"
+    return text
 
 
 def _is_missing(err: ftplib.error_perm) -> bool:
@@ -35,25 +60,33 @@ class MoodleFtp:
         self.hook: FTPHook | None = None
 
     def __enter__(self) -> MoodleFtp:
-        extra = FTPHook.get_connection(self.conn_id).extra_dejson
+        conn = FTPHook.get_connection(self.conn_id)
+        extra = conn.extra_dejson
+        self.where = f"{conn.host}:{conn.port or ftplib.FTP_PORT}"
         tls = str(extra.get("tls", "false")).lower() in ("1", "true", "yes")
-        self.hook = (FTPSHook if tls else FTPHook)(ftp_conn_id=self.conn_id)
         # The provider's client waits for ever; a stalled server should fail the try (and be
         # retried), not hold the DAG's only run slot until the task's execution timeout.
-        timeout = float(extra.get("timeout", DEFAULT_TIMEOUT_SECONDS))
-        self.ftp.timeout = timeout  # ftplib uses it for each data connection
-        if self.ftp.sock is not None:
-            self.ftp.sock.settimeout(timeout)  # and this is the control connection
-        self.ftp.voidcmd("TYPE I")  # binary transfers; also lets SIZE work after a listing
+        self.timeout = float(extra.get("timeout", DEFAULT_TIMEOUT_SECONDS))
+        self.hook = (FTPSHook if tls else FTPHook)(ftp_conn_id=self.conn_id)
+        try:
+            self.ftp.timeout = self.timeout  # ftplib uses it for each data connection
+            if self.ftp.sock is not None:
+                self.ftp.sock.settimeout(self.timeout)  # and this is the control connection
+            self.ftp.voidcmd("TYPE I")  # binary transfers; also lets SIZE work after a listing
+        except FTP_ERRORS as err:
+            self.__exit__(type(err), err, err.__traceback__)
+            raise AssertionError("unreachable") from err  # __exit__ raised MoodleFtpError
         return self
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self.hook is not None:
             try:
                 self.hook.close_conn()
-            except (OSError, EOFError, ftplib.Error):
-                pass  # the session is gone already; the task's own error matters more
+            except Exception:  # noqa: BLE001 - best effort: the session may never have opened
+                pass  # and the task's own error matters more
             self.hook = None
+        if isinstance(exc, FTP_ERRORS) and not isinstance(exc, MoodleFtpError):
+            raise MoodleFtpError(f"the Moodle FTP server {self.where} {explain(exc, self.timeout)}") from exc
 
     @property
     def ftp(self) -> ftplib.FTP:
