@@ -320,3 +320,16 @@ def test_a_stalled_ftp_server_fails_the_try_instead_of_hanging(college, tmp_path
     rows = [r for r in college.sync_log() if r["TaskId"] == "list_completion_files"]
     assert [(r["Status"], r["TryNumber"]) for r in rows] == [("up_for_retry", 1), ("failed", 2)]
     assert f"the Moodle FTP server 127.0.0.1:{port} did not answer within 1 s" in rows[-1]["Message"]
+
+
+def test_a_statement_the_database_refuses_names_its_sql_file(college, ftp_server, run_dag):
+    """What a DBA sees after adapting include/sql to a schema that differs: the file and the reason."""
+    college.conn.execute("DROP TABLE MoodleCourseUnit")
+    college.conn.commit()
+    ftp_server.put("/from_moodle/c.csv", HEADER + "S1,BSBOPS504,1774962000,,,x\r\n")
+    assert run_dag(DAG_ID).state == "failed"
+    final = import_rows(college)[-1]
+    assert final["Message"] == (
+        "failed: PowerProDbError: include/sql/select_completion_course_units.sql failed on the PowerPro database: "
+        "OperationalError: no such table: MoodleCourseUnit")
+    assert ftp_server.files("/from_moodle") == ["c.csv"], "a file is never lost: it waits for the fix"

@@ -19,6 +19,7 @@ from typing import Any
 import sqlglot
 from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import TextClause
 
 #: ``include/sql`` beside ``plugins/`` (the layout Airflow and the compose file use).
@@ -35,6 +36,15 @@ _COMMENT = re.compile(r"--[^\n]*")
 
 class UnsupportedConnection(ValueError):
     """The ``powerpro_db`` connection has a type the sync cannot talk to."""
+
+
+class PowerProDbError(RuntimeError):
+    """The PowerPro database refused a connection or a statement; the message names which."""
+
+
+def _first_line(err: DBAPIError) -> str:
+    # SQLAlchemy appends the whole statement and its parameters; the driver's message is enough.
+    return f"{type(err.orig).__name__}: {err.orig}".splitlines()[0]
 
 
 def sql_path(name: str) -> Path:
@@ -126,7 +136,11 @@ class PowerProDb:
         :param commit: ``False`` rolls back even on success (a dry run reads through the same
             statements, scratch rows included, and leaves nothing behind).
         """
-        with self.engine.connect() as conn:
+        try:
+            connection = self.engine.connect()
+        except DBAPIError as err:
+            raise PowerProDbError(f"cannot connect to the PowerPro database ({self._where()}): {_first_line(err)}") from err
+        with connection as conn:
             trans = conn.begin()
             try:
                 yield conn
@@ -137,6 +151,18 @@ class PowerProDb:
                 trans.commit()
             else:
                 trans.rollback()
+
+    def _where(self) -> str:
+        c = self.connection
+        return f"{c.conn_type} {c.host or ''}{':' + str(c.port) if c.port else ''}{'/' + c.schema if c.schema else ''}"
+
+    @contextmanager
+    def _naming(self, name: str) -> Iterator[None]:
+        # A DBA adapting include/sql must see which file the database refused, and why.
+        try:
+            yield
+        except DBAPIError as err:
+            raise PowerProDbError(f"include/sql/{name}.sql failed on the PowerPro database: {_first_line(err)}") from err
 
     def run(
         self, conn: Connection, name: str, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
@@ -151,16 +177,18 @@ class PowerProDb:
             return 0
         sample = params[0] if isinstance(params, Sequence) else params
         rowcount = 0
-        for clause in self.statements(name, sample):
-            rowcount = conn.execute(clause, list(params) if isinstance(params, Sequence) else dict(params)).rowcount
+        with self._naming(name):
+            for clause in self.statements(name, sample):
+                rowcount = conn.execute(clause, list(params) if isinstance(params, Sequence) else dict(params)).rowcount
         return rowcount
 
     def fetch(self, conn: Connection, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Rows of a file's (single) query, as dicts keyed by column name."""
         *setup, query = self.statements(name, params)
-        for clause in setup:
-            conn.execute(clause, dict(params or {}))
-        return [dict(row) for row in conn.execute(query, dict(params or {})).mappings()]
+        with self._naming(name):
+            for clause in setup:
+                conn.execute(clause, dict(params or {}))
+            return [dict(row) for row in conn.execute(query, dict(params or {})).mappings()]
 
     def query(self, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         with self.transaction() as conn:
