@@ -74,19 +74,25 @@ class MoodleFtp:
                 self.ftp.sock.settimeout(self.timeout)  # and this is the control connection
             self.ftp.voidcmd("TYPE I")  # binary transfers; also lets SIZE work after a listing
         except FTP_ERRORS as err:
-            self.__exit__(type(err), err, err.__traceback__)
-            raise AssertionError("unreachable") from err  # __exit__ raised MoodleFtpError
+            self._close()
+            raise self._explained(err) from err
         return self
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._close()
+        if isinstance(exc, FTP_ERRORS) and not isinstance(exc, MoodleFtpError):
+            raise self._explained(exc) from exc
+
+    def _explained(self, err: BaseException) -> MoodleFtpError:
+        return MoodleFtpError(f"the Moodle FTP server {self.where} {explain(err, self.timeout)}")
+
+    def _close(self) -> None:
         if self.hook is not None:
             try:
                 self.hook.close_conn()
             except Exception:  # noqa: BLE001 - best effort: the session may never have opened
                 pass  # and the task's own error matters more
             self.hook = None
-        if isinstance(exc, FTP_ERRORS) and not isinstance(exc, MoodleFtpError):
-            raise MoodleFtpError(f"the Moodle FTP server {self.where} {explain(exc, self.timeout)}") from exc
 
     @property
     def ftp(self) -> ftplib.FTP:
@@ -172,12 +178,3 @@ class MoodleFtp:
 
     def rename(self, source: str, target: str) -> None:
         self.hook.rename(source, target)
-
-    def move(self, path: str, folder: str) -> str:
-        """Move ``path`` into ``folder`` without overwriting anything there.
-
-        :return: the new path (its name may carry a ``-N`` suffix).
-        """
-        target = self.reserve(folder, posixpath.basename(path))
-        self.rename(path, target)
-        return target
