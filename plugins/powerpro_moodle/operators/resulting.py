@@ -8,7 +8,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -145,10 +145,9 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
                 parsed = parse_completion_file(data)
             except UnreadableFile as err:
                 self._reject(context, ftp, settings, name, path, str(err), dry_run)
-            plan = self._apply(context, settings, name, content_hash, parsed, dry_run)
+            plan, errors = self._apply(context, settings, name, content_hash, parsed, dry_run)
             extra: dict[str, Any] = {"file": name, "sha256": content_hash, "dry_run": dry_run}
             if not dry_run:
-                errors = errors_csv(parsed.header, plan.errors) if plan.errors else None
                 extra.update(self._file_away(ftp, path, settings.processed_folder, errors))
                 with self.db.transaction() as conn:
                     self.db.run(
@@ -169,8 +168,11 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
 
     def _apply(
         self, context: Any, settings: Settings, name: str, content_hash: str, parsed: CompletionFile, dry_run: bool
-    ) -> OutcomePlan:
-        """Read what the file needs, decide, write: one transaction (rolled back on a dry run)."""
+    ) -> tuple[OutcomePlan, bytes | None]:
+        """Read what the file needs, decide, write: one transaction (rolled back on a dry run).
+
+        :return: the plan, and the errors file (``None`` when no row was refused).
+        """
         batch = uuid.uuid4().hex
         db = self.db
         with db.transaction(commit=not dry_run) as conn:
@@ -202,15 +204,16 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
                                      len(plan.writes) - written, len(plan.writes))
                     plan.writes = plan.writes[:written]
             db.run(conn, "delete_completion_stage", {"BatchId": batch})
+            errors = errors_csv(parsed.header, plan.errors) if plan.errors else None
             if not dry_run:
                 db.run(conn, "record_applied_file", {
                     "ContentHash": content_hash, "FileName": name, "AppliedAt": now,
                     "DagId": context["ti"].dag_id, "RunId": context["ti"].run_id,
                     "RowsRead": parsed.rows_read, "RowsWritten": plan.rows_written,
                     "RowsSkipped": plan.rows_skipped + parsed.duplicates, "RowsRejected": plan.rows_rejected,
-                    "ErrorsCsv": errors_csv(parsed.header, plan.errors).decode("utf-8") if plan.errors else None,
+                    "ErrorsCsv": errors.decode("utf-8") if errors else None,
                 })
-        return plan
+        return plan, errors
 
     def _file_away(self, ftp: Any, path: str, folder: str, errors: bytes | None) -> dict[str, str]:
         """Move ``path`` into ``folder`` (never overwriting), its errors file beside it.
@@ -250,7 +253,7 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
                            message=message, extra=extra)
 
     def _reject(self, context: Any, ftp: Any, settings: Settings, name: str, path: str, reason: str,
-                dry_run: bool) -> None:
+                dry_run: bool) -> NoReturn:
         """Move an unreadable file to the rejected folder, log why, and fail without retry."""
         extra: dict[str, Any] = {"file": name, "dry_run": dry_run}
         where = "left in place (dry run)"
