@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,10 +46,14 @@ class FtpServer:
         path = self.path(folder)
         return sorted(p.name for p in path.iterdir() if p.is_file()) if path.is_dir() else []
 
-    def put(self, remote: str, data: bytes | str) -> None:
+    def put(self, remote: str, data: bytes | str, age_seconds: float = 3600) -> None:
+        """Deliver a file. It was written ``age_seconds`` ago (an hour by default: long settled,
+        as a file Moodle's host left there earlier); ``age_seconds=0`` is a file just written."""
         target = self.path(remote)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        when = time.time() - age_seconds
+        os.utime(target, (when, when))
 
 
 @pytest.fixture

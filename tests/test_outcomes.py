@@ -358,7 +358,7 @@ def test_transfer_target_holding_a_manual_outcome_is_a_conflict():
 
 
 def test_cluster_course_maps_to_several_units():
-    courses = {"CLUSTER-WHS": ["BSBWHS211", "BSBWHS311", "bsbwhs211"]}
+    courses = {"CLUSTER-WHS": ["BSBWHS211", "BSBWHS311", "BSBWHS211"]}  # a unit mapped twice counts once
     units = [eu(501, unit="BSBWHS211"), eu(502, unit="BSBWHS311"), eu(503, unit="BSBWHS411")]
     result = plan(f"S1001,cluster-whs,{T},,\n", units, courses=courses)
     assert result.writes == [
@@ -366,6 +366,33 @@ def test_cluster_course_maps_to_several_units():
         OutcomeWrite(502, "20", APRIL_1, "S1001", "BSBWHS311", 1),
     ]
     assert result.anomalies == []
+
+
+def test_a_student_id_matching_two_students_is_refused_and_written_to_neither():
+    """``S20004`` and ``s20004`` can both exist in SQLite or under a case-sensitive collation."""
+    units = [eu(501, student="S20004"), eu(502, student="s20004")]
+    result = plan(f"S20004,BSBWHS211,{T},,\n", units, students={"S20004": ["S20004", "s20004"]})
+    assert result.writes == []
+    (a,) = result.anomalies
+    assert (a.code, a.level, a.data["candidates"]) == ("ambiguous_student", REJECTED, ["S20004", "s20004"])
+    assert "matches 2 PowerPro students (S20004, s20004)" in a.reason
+    assert [e["row"] for e in result.errors] == [1]
+
+
+def test_a_course_id_matching_two_units_is_refused_and_written_to_neither():
+    units = [eu(501, unit="TU1"), eu(502, unit="tu1")]
+    result = plan(f"S1001,tu1,{T},,\n", units, courses={"TU1": ["TU1", "tu1"]})
+    assert result.writes == []
+    (a,) = result.anomalies
+    assert (a.code, a.data["candidates"]) == ("ambiguous_unit", ["TU1", "tu1"])
+    assert "differ only in case (TU1, tu1)" in a.reason
+
+
+def test_hidden_characters_in_an_id_are_shown_escaped():
+    result = plan(f"S1001\u200b,BSBWHS211,{T},,\n", [eu(501)])
+    (a,) = result.anomalies
+    assert a.code == "unknown_student"
+    assert "user_idnumber S1001\\u200b matches no PowerPro StudentNumber" in a.reason
 
 
 def test_cluster_course_with_a_unit_the_student_lacks():

@@ -156,8 +156,9 @@ def test_delivering_the_same_file_again_changes_nothing(college, ftp_server, run
 @pytest.mark.parametrize(
     "when, retry_says",
     [
-        pytest.param("before", "stopped before moving it", id="crash after the commit, before the move"),
-        pytest.param("after", "no longer in /from_moodle", id="crash after the move, before it is noted"),
+        pytest.param("before", "which stopped before filing it away", id="crash after the commit, before the move"),
+        pytest.param("after", "this try wrote nothing again; moved to /from_moodle/processed/completions_0601.csv",
+                     id="crash after the move, before it is noted"),
     ],
 )
 def test_crash_between_commit_and_move_then_rerun_applies_nothing_twice(college, ftp_server, run_dag, monkeypatch,
@@ -206,7 +207,9 @@ def test_unreadable_file_goes_to_rejected_and_fails_only_its_own_task(college, f
     rows = {(r["MapIndex"], r["Status"], r["TryNumber"]) for r in import_rows(pp)}
     assert rows == {(0, "failed", 1), (1, "success", 1)}, "an unreadable file must fail without retry"
     failed = next(r for r in import_rows(pp) if r["Status"] == "failed")
-    assert failed["Message"].startswith("failed: AirflowFailException: a_wrong_header.csv cannot be read")
+    assert failed["Message"].startswith("a_wrong_header.csv rejected: The header is missing the required column")
+    assert failed["Message"].count("the header found is") == 1, "the reason is said once"
+    assert "Exception" not in failed["Message"], "no Python class names for staff"
     assert failed["Details"]["moved_to"] == "/from_moodle/rejected/a_wrong_header.csv"
 
 
@@ -274,7 +277,7 @@ def test_the_sync_never_creates_or_alters_powerpro_tables(college, ftp_server, r
     assert run_dag("powerpro_moodle_provisioning").state == "success"
     assert schema() == before
     own = college.rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'MoodleSync%' ORDER BY name")
-    assert [r["name"] for r in own] == ["MoodleSyncAppliedFile", "MoodleSyncCompletionStage", "MoodleSyncExportState",
+    assert [r["name"] for r in own] == ["MoodleSyncAppliedFile", "MoodleSyncCompletionStage", "MoodleSyncExportState", "MoodleSyncInboxFile",
                                         "MoodleSyncOutcomeStage"]
 
 
@@ -330,6 +333,6 @@ def test_a_statement_the_database_refuses_names_its_sql_file(college, ftp_server
     assert run_dag(DAG_ID).state == "failed"
     final = import_rows(college)[-1]
     assert final["Message"] == (
-        "failed: PowerProDbError: include/sql/select_completion_course_units.sql failed on the PowerPro database: "
-        "OperationalError: no such table: MoodleCourseUnit")
+        "failed: include/sql/select_completion_course_units.sql failed on the PowerPro database: "
+        "no such table: MoodleCourseUnit")
     assert ftp_server.files("/from_moodle") == ["c.csv"], "a file is never lost: it waits for the fix"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from powerpro_moodle.formats.settings import OutcomeRules, Settings, SettingsError, parse_settings
 
@@ -14,6 +16,8 @@ def test_defaults_are_the_documented_ones():
     assert s.provisioned_statuses == ("Active",)
     assert (s.moodle_auth, s.username_rule, s.timezone) == ("manual", "student_number", "Australia/Sydney")
     assert s.outcome_rules == OutcomeRules(competent="20", not_yet_competent=None)
+    assert s.file_settle_seconds == 60
+    assert s.earliest_completion_date == date(2000, 1, 1)
 
 
 def test_overrides_keep_the_other_defaults():
@@ -21,7 +25,7 @@ def test_overrides_keep_the_other_defaults():
                         "outcome_rules": {"not_yet_competent": "30"}, "timezone": "Australia/Perth"})
     assert s.users_folder == "/moodle/in"
     assert s.provisioned_statuses == ("Active", "Deferred")
-    assert s.outcome_rules == OutcomeRules("20", "30")
+    assert s.outcome_rules == OutcomeRules(competent="20", not_yet_competent="30")
     assert s.tz.key == "Australia/Perth"
     assert s.completions_folder == Settings().completions_folder
 
@@ -43,8 +47,90 @@ def test_overrides_keep_the_other_defaults():
         pytest.param({"users_folder": "/x", "completions_folder": "/x", "processed_folder": "/x/p", "rejected_folder": "/x/r"},
                      "must be different folders", id="one folder both ways"),
         pytest.param(["not", "an", "object"], "settings must be a JSON object", id="not an object"),
+        pytest.param({"timezone": "Australia"}, "'timezone' must be an IANA time zone", id="time zone folder"),
+        pytest.param({"outcome_rules": ["20"]}, "setting 'outcome_rules' must be an object", id="rules not an object"),
+        pytest.param({"outcome_rules": {"not_yet_competent": "31"}},
+                     "'outcome_rules.not_yet_competent' must be an AVETMISS outcome code", id="bad NYC code"),
+        pytest.param({"users_folder": "/to_moodle\r\nDELE x"}, "'users_folder' must be an absolute FTP folder",
+                     id="control characters in a folder"),
+        # Folders are compared once normalised.
+        pytest.param({"processed_folder": "/from_moodle/."},
+                     "setting 'processed_folder' must differ from 'completions_folder' (/from_moodle)", id="processed is inbox/."),
+        pytest.param({"rejected_folder": "/from_moodle/"},
+                     "setting 'rejected_folder' must differ from 'completions_folder' (/from_moodle)", id="rejected is inbox/"),
+        pytest.param({"processed_folder": "/from_moodle/x/.."},
+                     "setting 'processed_folder' must differ from 'completions_folder' (/from_moodle)", id="processed is inbox/x/.."),
+        pytest.param({"processed_folder": "//from_moodle"},
+                     "setting 'processed_folder' must differ from 'completions_folder' (/from_moodle)", id="processed is //inbox"),
+        pytest.param({"rejected_folder": "/to_moodle/"},
+                     "setting 'rejected_folder' must differ from 'users_folder' (/to_moodle)", id="rejected is the users folder"),
+        pytest.param({"processed_folder": "/done", "rejected_folder": "/done/./"},
+                     "settings 'processed_folder' and 'rejected_folder' must be different folders", id="processed is rejected"),
+        pytest.param({"users_folder": "/x/", "completions_folder": "/x/.", "processed_folder": "/x/p", "rejected_folder": "/x/r"},
+                     "must be different folders", id="one folder both ways, normalised"),
+        # New keys.
+        pytest.param({"file_settle_seconds": -1},
+                     "setting 'file_settle_seconds' must be a whole number of seconds from 0 to 86400, got -1", id="settle negative"),
+        pytest.param({"file_settle_seconds": 86401}, "'file_settle_seconds' must be a whole number", id="settle over a day"),
+        pytest.param({"file_settle_seconds": 60.5}, "'file_settle_seconds' must be a whole number", id="settle fraction"),
+        pytest.param({"file_settle_seconds": "60"}, "'file_settle_seconds' must be a whole number", id="settle as text"),
+        pytest.param({"file_settle_seconds": True}, "'file_settle_seconds' must be a whole number", id="settle boolean"),
+        pytest.param({"file_settle_seconds": None}, "'file_settle_seconds' must be a whole number", id="settle null"),
+        pytest.param({"earliest_completion_date": "01/01/2000"},
+                     "setting 'earliest_completion_date' must be a date written YYYY-MM-DD", id="date in another spelling"),
+        pytest.param({"earliest_completion_date": "20000101"}, "'earliest_completion_date' must be a date", id="date basic ISO"),
+        pytest.param({"earliest_completion_date": "2000-02-30"}, "'earliest_completion_date' must be a date", id="no such day"),
+        pytest.param({"earliest_completion_date": "2000-01-01T00:00:00"}, "'earliest_completion_date' must be a date",
+                     id="date with a time"),
+        pytest.param({"earliest_completion_date": 946684800}, "'earliest_completion_date' must be a date", id="date as Unix time"),
     ],
 )
 def test_bad_settings_raise_a_message_naming_the_key(raw, message):
     with pytest.raises(SettingsError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_settings(raw)
+
+
+def test_unknown_key_is_named_before_other_problems():
+    with pytest.raises(SettingsError, match="unknown setting 'user_folder'"):
+        parse_settings({"timezone": "Sydney", "user_folder": "/x"})
+
+
+def test_no_pydantic_wording_leaks():
+    with pytest.raises(SettingsError) as info:
+        parse_settings({"outcome_rules": {"competent": 20}})
+    assert str(info.value).startswith("setting 'outcome_rules.competent' must be an AVETMISS outcome code (20, 30,")
+    assert "Input should" not in str(info.value) and "Value error" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "given, stored",
+    [
+        pytest.param("/from_moodle/done/", "/from_moodle/done", id="trailing slash"),
+        pytest.param("/from_moodle/./done", "/from_moodle/done", id="dot"),
+        pytest.param("/from_moodle/x/../done", "/from_moodle/done", id="dot dot"),
+        pytest.param("//from_moodle//done", "/from_moodle/done", id="doubled slashes"),
+        pytest.param("/", "/", id="root"),
+    ],
+)
+def test_folders_are_stored_normalised(given, stored):
+    assert parse_settings({"processed_folder": given}).processed_folder == stored
+
+
+def test_new_keys_take_valid_values():
+    s = parse_settings({"file_settle_seconds": 0, "earliest_completion_date": "2015-07-01"})
+    assert s.file_settle_seconds == 0
+    assert s.earliest_completion_date == date(2015, 7, 1)
+    assert parse_settings({"file_settle_seconds": 86400}).file_settle_seconds == 86400
+
+
+def test_settings_can_be_built_directly_and_are_frozen():
+    s = Settings(timezone="Australia/Perth", earliest_completion_date=date(2010, 1, 1),
+                 outcome_rules=OutcomeRules(not_yet_competent="30"))
+    assert s.tz.key == "Australia/Perth"
+    assert s.earliest_completion_date == date(2010, 1, 1)
+    assert s.outcome_rules.not_yet_competent == "30"
+    assert s.users_folder == "/to_moodle"
+    with pytest.raises(ValueError):
+        s.timezone = "UTC"
+    with pytest.raises(ValueError, match="must be an absolute FTP folder"):
+        Settings(users_folder="to_moodle")

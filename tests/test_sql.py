@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 import sqlglot
-from powerpro_moodle.db import SQL_DIR, load_statements
+from powerpro_moodle.db import SQL_DIR, load_statements, translate
 from sqlglot.errors import ErrorLevel
 
 SQL_FILES = sorted(p for p in SQL_DIR.rglob("*.sql"))
+#: The sync's own tables as release 0.1 created them: what an upgrade in place starts from.
+PREVIOUS_RELEASE = Path(__file__).parent / "fixtures" / "release_0_1"
 
 
 def test_there_is_sql_to_check():
@@ -37,9 +39,15 @@ def test_sql_translates_for_the_embedded_engine(path: Path):
     conn = sqlite3.connect(":memory:")
     for statement in load_statements("reference/powerpro_reference_schema", "sqlite"):
         conn.execute(statement)
-    for create in sorted(SQL_DIR.glob("create_table_*.sql")):
-        for statement in load_statements(create.stem, "sqlite"):
-            conn.execute(statement)
+    if name.startswith("migrate_"):
+        # A migration runs on the tables as the previous release created them.
+        for create in sorted(PREVIOUS_RELEASE.glob("create_table_*.sql")):
+            for statement in translate(create.read_text(encoding="utf-8"), "sqlite"):
+                conn.execute(statement)
+    else:
+        for create in sorted(SQL_DIR.glob("create_table_*.sql")):
+            for statement in load_statements(create.stem, "sqlite"):
+                conn.execute(statement)
     for statement in load_statements(name, "sqlite"):
         if name.startswith(("reference/", "create_table_")):
             continue

@@ -20,6 +20,7 @@ import sqlglot
 from sqlalchemy import bindparam, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import TextClause
 
 #: ``include/sql`` beside ``plugins/`` (the layout Airflow and the compose file use).
@@ -32,6 +33,9 @@ DIALECTS: dict[str, str | None] = {"mssql": None, "sqlite": "sqlite"}
 _PARAM = re.compile(r"(?<![@\w])@([A-Za-z_]\w*)")
 # A "--" comment to the end of its line (the shipped SQL has no "--" inside string literals).
 _COMMENT = re.compile(r"--[^\n]*")
+# SSMS's batch separator: a migration that adds a column and then fills it needs two batches on
+# SQL Server, which compiles a whole batch before running it.
+_GO = re.compile(r"^\s*GO\s*$", re.IGNORECASE | re.MULTILINE)
 
 
 class UnsupportedConnection(ValueError):
@@ -44,7 +48,7 @@ class PowerProDbError(RuntimeError):
 
 def _first_line(err: DBAPIError) -> str:
     # SQLAlchemy appends the whole statement and its parameters; the driver's message is enough.
-    return f"{type(err.orig).__name__}: {err.orig}".splitlines()[0]
+    return (str(err.orig).strip() or type(err.orig).__name__).splitlines()[0]
 
 
 def sql_path(name: str) -> Path:
@@ -61,6 +65,21 @@ def _drop_type_lengths(node: sqlglot.exp.Expression) -> sqlglot.exp.Expression:
     return node
 
 
+def translate(source: str, dialect: str | None) -> list[str]:
+    """T-SQL text as the statements to send: the batches as written (less comments) for SQL
+    Server, or each statement translated by sqlglot for another engine."""
+    batches = [b for b in _GO.split(source) if _COMMENT.sub("", b).strip()]
+    if dialect is None:
+        # As written, less the comments: SQLAlchemy would read a ":word" in one as a parameter.
+        return [_COMMENT.sub("", batch) for batch in batches]
+    return [
+        tree.transform(_drop_type_lengths).sql(dialect, comments=False)
+        for batch in batches
+        for tree in sqlglot.parse(batch, read="tsql")
+        if tree is not None
+    ]
+
+
 @cache
 def load_statements(name: str, dialect: str | None, expanding: frozenset[str] = frozenset()) -> tuple[str, ...]:
     """The statements of ``include/sql/<name>.sql`` ready for SQLAlchemy ``text()``.
@@ -69,18 +88,8 @@ def load_statements(name: str, dialect: str | None, expanding: frozenset[str] = 
         (one string per statement).
     :param expanding: parameters bound to a list, written ``IN (@Name)`` in the file.
     """
-    source = sql_path(name).read_text(encoding="utf-8")
-    if dialect is None:
-        # As written, less the comments: SQLAlchemy would read a ":word" in one as a parameter.
-        statements = [_COMMENT.sub("", source)]
-    else:
-        statements = [
-            tree.transform(_drop_type_lengths).sql(dialect, comments=False)
-            for tree in sqlglot.parse(source, read="tsql")
-            if tree is not None
-        ]
     out = []
-    for sql in statements:
+    for sql in translate(sql_path(name).read_text(encoding="utf-8"), dialect):
         for param in expanding:
             sql = re.sub(rf"\(\s*@{param}\s*\)", f":{param}", sql)
         out.append(_PARAM.sub(r":\1", sql))
@@ -93,10 +102,13 @@ class PowerProDb:
     Nothing connects until a method is called, so building one at parse time is free.
 
     :param conn_id: Airflow connection id, ``powerpro_db`` by default.
+    :param pooled: ``False`` opens a new database connection for each transaction and closes it
+        after (the sync log callback: it must not inherit a connection a failed task left locked).
     """
 
-    def __init__(self, conn_id: str = "powerpro_db") -> None:
+    def __init__(self, conn_id: str = "powerpro_db", *, pooled: bool = True) -> None:
         self.conn_id = conn_id
+        self.pooled = pooled
 
     @cached_property
     def connection(self):
@@ -117,7 +129,13 @@ class PowerProDb:
     @cached_property
     def engine(self) -> Engine:
         _ = self.dialect  # fail with a clear message before building a hook of the wrong kind
-        return self.connection.get_hook().get_sqlalchemy_engine()
+        engine_kwargs = {} if self.pooled else {"poolclass": NullPool}
+        return self.connection.get_hook().get_sqlalchemy_engine(engine_kwargs=engine_kwargs)
+
+    def close(self) -> None:
+        """Close the pooled connections (the end of a task); the next call opens new ones."""
+        if "engine" in self.__dict__:
+            self.__dict__.pop("engine").dispose()
 
     def statements(self, name: str, params: Mapping[str, Any] | None = None) -> list[TextClause]:
         expanding = frozenset(k for k, v in (params or {}).items() if isinstance(v, (list, tuple)))
@@ -144,13 +162,21 @@ class PowerProDb:
             trans = conn.begin()
             try:
                 yield conn
+                if commit:
+                    trans.commit()
+                else:
+                    trans.rollback()
             except BaseException:
-                trans.rollback()
+                # A connection whose statement or commit failed may still hold locks (SQLite keeps
+                # its write lock after a failed COMMIT): discard it rather than hand it back to the
+                # pool, where the retry or the sync log callback would inherit the lock.
+                try:
+                    if trans.is_active:
+                        trans.rollback()
+                except Exception:  # noqa: BLE001 - the original error is the one to raise
+                    pass
+                conn.invalidate()
                 raise
-            if commit:
-                trans.commit()
-            else:
-                trans.rollback()
 
     def _where(self) -> str:
         c = self.connection
@@ -195,23 +221,45 @@ class PowerProDb:
             return self.fetch(conn, name, params)
 
     def ensure_tables(self, tables: Sequence[str]) -> list[str]:
-        """Create the sync's own tables that are missing (``create_table_<name>.sql``).
+        """Create the sync's own tables that are missing (``create_table_<name>.sql``), and bring
+        the ones an earlier release created up to date (``migrate_<name>_add_<Column>.sql``).
 
-        Idempotent, and safe when both DAGs start at once. Never touches PowerPro's tables.
+        Idempotent, and safe when both DAGs start at once. Never touches PowerPro's tables and
+        never drops the sync's own data.
 
-        :return: the tables it created.
+        :return: what it did, e.g. ``["created MoodleSyncInboxFile", "MoodleSyncAppliedFile: added Anomalies"]``.
         """
-        created = []
+        done = []
         for table in tables:
             if not table.startswith("MoodleSync"):
                 raise ValueError(f"{table!r} is not one of the sync's own tables (MoodleSync...)")
-            if inspect(self.engine).has_table(table):
+            if not inspect(self.engine).has_table(table):
+                try:
+                    with self.transaction() as conn:
+                        self.run(conn, f"create_table_{table}")
+                    done.append(f"created {table}")
+                except Exception:
+                    if not inspect(self.engine).has_table(table):  # not another run's win: a real error
+                        raise
+                continue
+            done.extend(f"{table}: added {column}" for column in self._migrate(table))
+        return done
+
+    def _migrate(self, table: str) -> list[str]:
+        """Run each ``migrate_<table>_add_<Column>.sql`` whose column the table lacks."""
+        added = []
+        for path in sorted(SQL_DIR.glob(f"migrate_{table}_add_*.sql")):
+            column = path.stem.rsplit("_add_", 1)[1]
+            if column in self._columns(table):
                 continue
             try:
                 with self.transaction() as conn:
-                    self.run(conn, f"create_table_{table}")
-                created.append(table)
+                    self.run(conn, path.stem)
+                added.append(column)
             except Exception:
-                if not inspect(self.engine).has_table(table):  # not another run's win: a real error
+                if column not in self._columns(table):  # not a concurrent run's win: a real error
                     raise
-        return created
+        return added
+
+    def _columns(self, table: str) -> set[str]:
+        return {c["name"] for c in inspect(self.engine).get_columns(table)}

@@ -53,9 +53,12 @@ def write_sync_log(context: dict[str, Any], *, direction: str, status: str) -> N
     try:
         from powerpro_moodle.db import PowerProDb
 
-        db = PowerProDb(_conn_id(context, "powerpro_conn_id", "powerpro_db"))
+        # A connection of its own, opened for this row and closed after it: never one the task's
+        # failed transaction may have left holding a lock.
+        db = PowerProDb(_conn_id(context, "powerpro_conn_id", "powerpro_db"), pooled=False)
         with db.transaction() as conn:
             db.run(conn, "insert_sync_log", row)
+        db.close()
     except Exception:
         log.exception("Could not write the E-Learning Sync Log row; the row is in this task log above")
 
@@ -108,32 +111,58 @@ def _summary(ti: Any, status: str) -> dict[str, Any]:
     return {}
 
 
+def _error_chain(error: BaseException) -> str:
+    """The error and what caused it, with class names: for RTO IT, in ``Details``."""
+    parts, seen = [], set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        parts.append(f"{type(error).__name__}: {error}".rstrip(": "))
+        error = error.__cause__ or error.__context__
+    return " <- caused by: ".join(parts)
+
+
+def readable_error(error: BaseException) -> str:
+    """An error as one line a person reads: its own words, never a Python class name."""
+    first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    if first:
+        return first
+    if isinstance(error, TimeoutError) or "Timeout" in type(error).__name__:
+        return "the task ran longer than its time limit (POWERPRO_MOODLE_TASK_TIMEOUT_MINUTES)"
+    return "an error without a message; the task log has the details"
+
+
+def _message(summary: dict[str, Any], status: str, error: BaseException | None, try_number: int) -> str:
+    message = str(summary.get("message") or "")
+    if status in ("failed", "up_for_retry") and error is not None:
+        if summary.get("failure") and message:
+            return message  # the operator's own account of why it failed, complete as it is
+        prefix = "failed" if status == "failed" else f"try {try_number} failed, will retry"
+        reason = readable_error(error)
+        if len(reason) > 1000:
+            reason = reason[:999] + "…"
+        # A summary of work done before the failure adds to the error; one that repeats it does not.
+        extra = f" ({message})" if message and message not in reason and reason not in message else ""
+        return f"{prefix}: {reason}{extra}"
+    return message or {"skipped": "skipped", "success": "done"}.get(status, status)
+
+
 def build_row(context: dict[str, Any], *, direction: str, status: str) -> dict[str, Any]:
     """The ``ELearningSyncLog`` row for the task instance in ``context``."""
     ti = context["ti"]
     summary = _summary(ti, status) if status in ("success", "failed", "up_for_retry") else {}
     secrets = _secrets(context)
 
-    message = str(summary.get("message") or "")
     details: dict[str, Any] = {
         k: v
         for k, v in summary.items()
-        if k not in ("direction", "message", "rows_read", "rows_written", "rows_skipped", "rows_rejected")
+        if k not in ("direction", "message", "failure", "rows_read", "rows_written", "rows_skipped", "rows_rejected")
     }
     details.setdefault("anomalies", [])
-    error = context.get("exception")
-    if error is not None and status in ("failed", "up_for_retry"):
-        error_text = redact(f"{type(error).__name__}: {error}", secrets) if str(error) else type(error).__name__
-        details["error"] = error_text
-        prefix = "failed" if status == "failed" else f"try {ti.try_number} failed, will retry"
-        # The message stays one readable line; Details keeps the whole error.
-        first_line = error_text.splitlines()[0] if error_text else ""
-        if len(first_line) > 500:
-            first_line = first_line[:499] + "…"
-        message = f"{prefix}: {first_line}" + (f" ({message})" if message else "")
-    elif not message:
-        message = {"skipped": "skipped", "success": "done"}.get(status, status)
-    message = redact(" ".join(message.split()), secrets)
+    details.setdefault("anomaly_counts", {})
+    error = context.get("exception") if status in ("failed", "up_for_retry") else None
+    if error is not None:
+        details["error"] = redact(_error_chain(error), secrets)  # the whole error, for IT
+    message = redact(" ".join(_message(summary, status, error, ti.try_number).split()), secrets)
     if len(message) > MESSAGE_MAX:
         message = message[: MESSAGE_MAX - 1] + "…"
 

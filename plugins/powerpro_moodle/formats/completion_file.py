@@ -7,6 +7,17 @@ stripping; extra columns are ignored.
 * :func:`parse_completion_file` reads the bytes into good rows and bad rows (each with a
   reason), or raises :class:`UnreadableFile` when the file cannot be read as a whole.
 
+Field conditions (SPEC section 5) handled here:
+
+* a row with fewer or more cells than the header is a ``bad_row``, never padded or shifted;
+  its original text goes to the errors file (column :data:`ORIGINAL_TEXT`);
+* a cell longer than :data:`MAX_CELL_CHARS` rejects its row (``bad_row``), not the file;
+* a completion time outside the caller's plausible window is ``bad_time``;
+* ids in reasons are shown with :func:`~powerpro_moodle.formats.ids.shown`, so invisible and
+  look-alike characters are visible;
+* an unreadable file says what it seems to be instead (another delimiter, UTF-16,
+  Windows-1252, a workbook, a web page).
+
 Row numbers: ``row`` N is the Nth *data* row. The header and blank lines are not counted, so
 the rows are numbered 1 .. :attr:`CompletionFile.rows_read`. (A record whose quoted cell spans
 several physical lines is still one row.)
@@ -17,13 +28,17 @@ from __future__ import annotations
 import csv
 import io
 import re
+import sys
+import threading
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from powerpro_moodle.formats.ids import has_hidden_characters, id_key, shown
 from powerpro_moodle.formats.summary import REJECTED, Anomaly
 from powerpro_moodle.formats.text_safety import neutralise
 
@@ -31,6 +46,12 @@ from powerpro_moodle.formats.text_safety import neutralise
 REQUIRED_COLUMNS = ("user_idnumber", "course_idnumber", "timecompleted")
 #: Columns that are read when present.
 OPTIONAL_COLUMNS = ("finalgrade", "gradepass")
+#: The longest cell a row may hold (the csv module's default field limit). A longer cell
+#: rejects its row only.
+MAX_CELL_CHARS = 131072
+#: The key, in a ``bad_row``'s :attr:`BadRow.original`, and the errors-file column, of the
+#: row's original text (a row that does not match the header cannot be shown by column).
+ORIGINAL_TEXT = "original_text"
 
 _BOM = b"\xef\xbb\xbf"
 # Moodle writes NULL / "not completed" as 0 or an empty cell; report builders write "-".
@@ -44,6 +65,18 @@ _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # "Later than year 2100" is not a completion time; most likely milliseconds, or a typo.
 _TOO_LATE = datetime(2101, 1, 1, tzinfo=UTC)
+# How much of an oversize cell the errors file keeps.
+_CLIPPED_CELL_CHARS = 200
+# The longest original text the errors file keeps: a spreadsheet cell holds at most 32,767.
+_CLIPPED_TEXT_CHARS = 32000
+_TRUNCATED = "… (truncated)"
+# How much of the start of a file is looked at to guess what it is.
+_SNIFF_BYTES = 4096
+_OTHER_DELIMITERS = {";": "';'", "\t": "a tab ('\\t')", "|": "'|'"}
+_SAVE_AS_CSV_UTF8 = "save it as 'CSV UTF-8 (Comma delimited)' and deliver it again"
+
+# csv.field_size_limit is process-global: raise it only around our own parse, one at a time.
+_FIELD_LIMIT_LOCK = threading.RLock()
 
 
 class UnreadableFile(ValueError):
@@ -77,17 +110,27 @@ class CompletionRow:
     @property
     def key(self) -> tuple[str, str]:
         """The (user, course) pair as SQL Server's case-insensitive collation compares it."""
-        return self.user_idnumber.upper(), self.course_idnumber.upper()
+        return id_key(self.user_idnumber), id_key(self.course_idnumber)
 
 
 @dataclass(frozen=True)
 class BadRow:
-    """A data row that was read but cannot be applied; the rest of the file still can."""
+    """A data row that was read but cannot be applied; the rest of the file still can.
+
+    :param original: the row's values as read, keyed by the header names as they appear in the
+        file. For a ``bad_row`` (cell count or size) only the cells that exist are there, cells
+        over :data:`MAX_CELL_CHARS` are cut, and :data:`ORIGINAL_TEXT` holds the row's text.
+    """
 
     row: int
     original: dict[str, str]
     code: str
     reason: str
+
+    @property
+    def text(self) -> str:
+        """The row's original text, for a ``bad_row``; empty for other codes."""
+        return self.original.get(ORIGINAL_TEXT, "") if self.code == "bad_row" else ""
 
     def _value(self, column: str) -> str:
         for name, value in self.original.items():
@@ -137,17 +180,129 @@ class _RowError(Exception):
         self.reason = reason
 
 
+def _quoted(value: str) -> str:
+    """A value in a message: quoted, with hidden and non-ASCII characters escaped."""
+    return f"'{shown(_clip(value, _CLIPPED_CELL_CHARS))}'"
+
+
+def _clip(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[:limit] + _TRUNCATED
+
+
+# -- what the bytes are --------------------------------------------------------------------
+
+
+def _not_csv_text(data: bytes) -> str | None:
+    """Why the bytes are not CSV text at all (a workbook, UTF-16), or ``None``."""
+    if data.startswith(b"PK\x03\x04"):
+        what = "an Excel workbook (.xlsx)" if b"xl/" in data[:65536] else "a zip archive (such as an .xlsx workbook)"
+        return f"The file is {what}, not CSV text; open it in Excel and {_SAVE_AS_CSV_UTF8}."
+    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return (
+            f"The file is an old-style Excel workbook (.xls), not CSV text; open it in Excel and {_SAVE_AS_CSV_UTF8}."
+        )
+    head = data[:_SNIFF_BYTES]
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or (head and head.count(0) * 4 >= len(head)):
+        # UTF-16 ASCII text is half NUL bytes; UTF-8 text has none.
+        return f"The file is UTF-16 text (Excel's 'Unicode Text' format), not UTF-8; {_SAVE_AS_CSV_UTF8}."
+    return None
+
+
+def _looks_like_markup(text: str) -> str | None:
+    """Why the text is a web page or an XML document rather than CSV, or ``None``."""
+    start = text[: 2 * _SNIFF_BYTES].lstrip()[:_SNIFF_BYTES].lower()
+    if not start.startswith("<"):
+        return None
+    if start.startswith("<?xml"):
+        what = "an XML document (such as an Excel 'XML Spreadsheet')"
+    elif "<html" in start or "<!doctype html" in start or "<table" in start:
+        what = "a web page (HTML), such as a report saved as HTML or an error page"
+    else:
+        what = "markup (HTML or XML)"
+    return f"The file looks like {what}, not CSV text; export the report as CSV again, {_SAVE_AS_CSV_UTF8}."
+
+
 def _decode(data: bytes) -> str:
+    reason = _not_csv_text(data)
+    if reason:
+        raise UnreadableFile(reason)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         # utf-8-sig counts from after the BOM; the person opens the whole file.
         offset = exc.start + (len(_BOM) if data.startswith(_BOM) else 0)
         line = data[:offset].count(b"\n") + 1
-        raise UnreadableFile(
+        message = (
             f"The file is not UTF-8 text: the byte 0x{data[offset]:02X} at byte offset {offset} (line {line}) "
-            "cannot be decoded. Save it as 'CSV UTF-8' and deliver it again."
-        ) from None
+            "cannot be decoded."
+        )
+        legacy = _windows_1252(data)
+        if legacy is not None:
+            char = data[offset : offset + 1].decode("cp1252")
+            raise UnreadableFile(
+                f"{message} It looks like Windows-1252 (Excel's plain 'CSV' format), where that byte is "
+                f"'{char}'; {_SAVE_AS_CSV_UTF8}."
+            ) from None
+        raise UnreadableFile(f"{message} Save it as 'CSV UTF-8' and deliver it again.") from None
+
+
+def _windows_1252(data: bytes) -> str | None:
+    """The text if the bytes read as Windows-1252 text (no control characters), else ``None``."""
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    if any(ord(char) < 32 and char not in "\t\r\n" for char in text):
+        return None
+    return text
+
+
+# -- reading records -----------------------------------------------------------------------
+
+
+@contextmanager
+def _any_field_size() -> Iterator[None]:
+    """Let the csv module read a cell of any size (the rows check the size themselves).
+
+    ``csv.field_size_limit`` is process-global: it is raised for the parse only, under a lock,
+    and restored after.
+    """
+    with _FIELD_LIMIT_LOCK:
+        previous = csv.field_size_limit()
+        try:
+            csv.field_size_limit(sys.maxsize)
+        except OverflowError:  # a C long of 32 bits
+            csv.field_size_limit(2**31 - 1)
+        try:
+            yield
+        finally:
+            csv.field_size_limit(previous)
+
+
+class _Lines:
+    """The text's physical lines, remembering those read since the last :meth:`take`.
+
+    The csv reader asks for lines only until its record is complete, so after each record the
+    lines taken are exactly that record's text.
+    """
+
+    def __init__(self, text: str) -> None:
+        self._lines = iter(io.StringIO(text, newline=""))
+        self._taken: list[str] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self._taken.append(line)
+        return line
+
+    def take(self) -> str:
+        """The text of the record just read, without its line break."""
+        text = "".join(self._taken)
+        self._taken.clear()
+        return text.removesuffix("\n").removesuffix("\r")
 
 
 def _blank(cells: list[str]) -> bool:
@@ -155,7 +310,64 @@ def _blank(cells: list[str]) -> bool:
     return all(not cell.strip() for cell in cells)
 
 
-def _column_positions(header: list[str]) -> dict[str, int]:
+# -- the header ----------------------------------------------------------------------------
+
+
+def _column_name(header: list[str], index: int) -> str:
+    name = header[index].strip() if index < len(header) else ""
+    return _quoted(name) if name else f"{index + 1} (unnamed)"
+
+
+def _near_miss(found: str, wanted: str) -> bool:
+    """Whether a header name is ``wanted`` but for hidden or non-ASCII characters."""
+    name = found.strip().lower()
+    if name == wanted or not has_hidden_characters(name):
+        return False
+    plain = "".join(char for char in name if " " <= char <= "~").strip()
+    if plain == wanted:
+        return True  # an invisible character added
+    # A look-alike substituted: every printable ASCII character in its place.
+    return len(name) == len(wanted) and all(a == b or not (" " <= a <= "~") for a, b in zip(name, wanted, strict=True))
+
+
+def _other_delimiter(line: str) -> str | None:
+    """The delimiter a header line seems to use instead of the comma, or ``None``."""
+    for delimiter in _OTHER_DELIMITERS:
+        names = {cell.strip().lower() for cell in next(csv.reader([line], delimiter=delimiter), [])}
+        if all(name in names for name in REQUIRED_COLUMNS):
+            return delimiter
+    if "," not in line:
+        counts = {d: line.count(d) for d in _OTHER_DELIMITERS if d in line}
+        if counts:
+            return max(counts, key=lambda d: counts[d])
+    return None
+
+
+def _missing_columns(header: list[str], line: str, missing: list[str]) -> UnreadableFile:
+    found = ", ".join(_quoted(h) for h in header)
+    delimiter = _other_delimiter(line)
+    if delimiter is not None:
+        return UnreadableFile(
+            f"The file seems to use {_OTHER_DELIMITERS[delimiter]} as its delimiter; a completion file is "
+            f"comma-separated, so it was not applied. Export it with commas ({_SAVE_AS_CSV_UTF8}). "
+            f"The header found is: {_quoted(line)}."
+        )
+    message = (
+        f"The header is missing the required column{'s' if len(missing) > 1 else ''} "
+        f"{', '.join(missing)}. A completion file needs {', '.join(REQUIRED_COLUMNS)} "
+        f"(and optionally {', '.join(OPTIONAL_COLUMNS)}); the header found is: {found}."
+    )
+    for wanted in missing:
+        for index, name in enumerate(header):
+            if _near_miss(name, wanted):
+                message += (
+                    f" Column {index + 1} {_quoted(name.strip())} is not {wanted}: it holds a hidden or non-ASCII "
+                    "character (shown escaped, Python style); retype that header name."
+                )
+    return UnreadableFile(message)
+
+
+def _column_positions(header: list[str], line: str = "") -> dict[str, int]:
     """Map each lower-cased, stripped header name to its position; refuse missing or repeated ones."""
     positions: dict[str, int] = {}
     for index, name in enumerate(header):
@@ -165,24 +377,38 @@ def _column_positions(header: list[str]) -> dict[str, int]:
             continue
         if norm in positions:
             raise UnreadableFile(
-                f"The header names the column {norm!r} more than once (columns {positions[norm] + 1} and "
+                f"The header names the column {_quoted(norm)} more than once (columns {positions[norm] + 1} and "
                 f"{index + 1}); each column may appear only once, so the file was not applied."
             )
         positions[norm] = index
     missing = [name for name in REQUIRED_COLUMNS if name not in positions]
     if missing:
-        found = ", ".join(repr(h) for h in header)
-        raise UnreadableFile(
-            f"The header is missing the required column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(missing)}. A completion file needs {', '.join(REQUIRED_COLUMNS)} "
-            f"(and optionally {', '.join(OPTIONAL_COLUMNS)}); the header found is: {found}."
-        )
+        raise _missing_columns(header, line or ",".join(header), missing)
     return positions
 
 
-def parse_time(value: str) -> datetime | None:
+# -- values --------------------------------------------------------------------------------
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _bound_text(bound: datetime) -> str:
+    """A bound in words: a date when it is midnight where it is given, else the time."""
+    zone = getattr(bound.tzinfo, "key", None)
+    if bound.timetz().replace(tzinfo=None) == time(0):
+        return f"{bound.date().isoformat()} in {zone}" if zone else bound.date().isoformat()
+    return _utc_text(bound)
+
+
+def parse_time(value: str, *, not_before: datetime | None = None, not_after: datetime | None = None) -> datetime | None:
     """Read ``timecompleted``: Unix seconds or ISO 8601 with an offset; empty, ``0`` or ``-`` = not completed.
 
+    :param not_before: the earliest plausible completion time (setting ``earliest_completion_date``
+        at midnight in the RTO's timezone), timezone-aware; ``None`` = no bound.
+    :param not_after: the latest plausible completion time (the run's start + 24 hours),
+        timezone-aware; ``None`` = no bound.
     :returns: a timezone-aware UTC datetime, or ``None`` when the course is not completed.
     :raises _RowError: ``bad_time`` with the reason.
     """
@@ -198,30 +424,50 @@ def parse_time(value: str) -> datetime | None:
         if seconds >= _TOO_LATE.timestamp():
             raise _RowError(
                 "bad_time",
-                f"timecompleted {text!r} is later than the year 2100 as Unix seconds (is it in milliseconds?)",
+                f"timecompleted {_quoted(text)} is later than the year 2100 as Unix seconds (is it in milliseconds?)",
             )
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    if _NEGATIVE.fullmatch(text):
-        raise _RowError("bad_time", f"timecompleted {text!r} is negative")
+        parsed = datetime.fromtimestamp(seconds, tz=UTC)
+    elif _NEGATIVE.fullmatch(text):
+        raise _RowError("bad_time", f"timecompleted {_quoted(text)} is negative")
+    else:
+        parsed = _parse_iso(text)
+    if not_before is not None and parsed < not_before:
+        raise _RowError(
+            "bad_time",
+            f"timecompleted {_quoted(text)} is {_utc_text(parsed)}, before the earliest completion date "
+            f"{_bound_text(not_before)} (setting earliest_completion_date)",
+        )
+    if not_after is not None and parsed > not_after:
+        hint = "is it in milliseconds, or a typo?" if _DIGITS.fullmatch(text) else "is it a typo?"
+        raise _RowError(
+            "bad_time",
+            f"timecompleted {_quoted(text)} is {_utc_text(parsed)}, more than a day after this run started "
+            f"(the latest accepted time is {_utc_text(not_after)}); {hint}",
+        )
+    return parsed
+
+
+def _parse_iso(text: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise _RowError(
             "bad_time",
-            f"timecompleted {text!r} is neither Unix seconds nor an ISO 8601 time with a UTC offset "
+            f"timecompleted {_quoted(text)} is neither Unix seconds nor an ISO 8601 time with a UTC offset "
             "(such as 2026-03-31T14:30:00+10:00)",
         ) from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         # A local time without its offset would give the wrong outcome date around midnight.
         raise _RowError(
             "bad_time",
-            f"timecompleted {text!r} has no UTC offset, so its date would be ambiguous; add one such as +10:00 or Z",
+            f"timecompleted {_quoted(text)} has no UTC offset, so its date would be ambiguous; "
+            "add one such as +10:00 or Z",
         )
     parsed = parsed.astimezone(UTC)
     if parsed >= _TOO_LATE:
-        raise _RowError("bad_time", f"timecompleted {text!r} is later than the year 2100")
+        raise _RowError("bad_time", f"timecompleted {_quoted(text)} is later than the year 2100")
     if parsed < _EPOCH:
-        raise _RowError("bad_time", f"timecompleted {text!r} is before 1970, which is not a completion time")
+        raise _RowError("bad_time", f"timecompleted {_quoted(text)} is before 1970, which is not a completion time")
     return parsed
 
 
@@ -236,12 +482,54 @@ def parse_grade(column: str, value: str) -> Decimal | None:
     if not _DECIMAL.fullmatch(text):
         raise _RowError(
             "bad_grade",
-            f"{column} {text!r} is not a number; use digits with a dot for decimals, such as 85 or 85.5",
+            f"{column} {_quoted(text)} is not a number; use digits with a dot for decimals, such as 85 or 85.5",
         )
     return Decimal(text)
 
 
-def _read_row(number: int, original: dict[str, str], values: dict[str, str]) -> CompletionRow:
+# -- rows ----------------------------------------------------------------------------------
+
+
+def _shape_error(cells: list[str], header: list[str]) -> str | None:
+    """Why the row's cells cannot be read by the header (count or size), or ``None``."""
+    if len(cells) != len(header):
+        return (
+            f"row has {len(cells)} cell{'s' if len(cells) != 1 else ''} but the header has {len(header)} "
+            "columns; it was not applied (a truncated or shifted row is never padded)"
+        )
+    oversize = [index for index, cell in enumerate(cells) if len(cell) > MAX_CELL_CHARS]
+    if oversize:
+        first = oversize[0]
+        more = (
+            f" (and {len(oversize) - 1} more cell{'s' if len(oversize) > 2 else ''} over it)"
+            if len(oversize) > 1
+            else ""
+        )
+        return (
+            f"the cell in column {_column_name(header, first)} holds {len(cells[first]):,} characters, "
+            f"over the {MAX_CELL_CHARS:,} limit{more}; the row was not applied"
+        )
+    return None
+
+
+def _shape_original(cells: list[str], named: list[tuple[int, str]], text: str) -> dict[str, str]:
+    """A ``bad_row``'s original: the cells that exist by header name, oversize ones cut, and its text."""
+    original = {name: _clip(cells[index], _CLIPPED_CELL_CHARS) for index, name in named if index < len(cells)}
+    if len(text) > _CLIPPED_TEXT_CHARS or any(len(cell) > MAX_CELL_CHARS for cell in cells):
+        buf = io.StringIO(newline="")
+        csv.writer(buf, lineterminator="").writerow([_clip(cell, _CLIPPED_CELL_CHARS) for cell in cells])
+        text = buf.getvalue()
+    original[ORIGINAL_TEXT] = _clip(text, _CLIPPED_TEXT_CHARS)
+    return original
+
+
+def _read_row(
+    number: int,
+    original: dict[str, str],
+    values: dict[str, str],
+    not_before: datetime | None,
+    not_after: datetime | None,
+) -> CompletionRow:
     user = values["user_idnumber"].strip()
     course = values["course_idnumber"].strip()
     if not user or not course:
@@ -251,7 +539,7 @@ def _read_row(number: int, original: dict[str, str], values: dict[str, str]) -> 
         row=number,
         user_idnumber=user,
         course_idnumber=course,
-        completed_at=parse_time(values["timecompleted"]),
+        completed_at=parse_time(values["timecompleted"], not_before=not_before, not_after=not_after),
         finalgrade=parse_grade("finalgrade", values.get("finalgrade", "")),
         gradepass=parse_grade("gradepass", values.get("gradepass", "")),
         original=original,
@@ -284,50 +572,81 @@ def _settle_duplicates(result: CompletionFile) -> None:
                 row.row,
                 row.original,
                 "duplicate_conflict",
-                f"user_idnumber {row.user_idnumber!r} and course_idnumber {row.course_idnumber!r} also appear in "
-                f"{where} with a different completion time or grade; none of these rows was applied",
+                f"user_idnumber {_quoted(row.user_idnumber)} and course_idnumber {_quoted(row.course_idnumber)} "
+                f"also appear in {where} with a different completion time or grade; none of these rows was applied",
             )
         )
     result.rows = keep
     result.bad_rows.sort(key=lambda b: b.row)
 
 
-def parse_completion_file(data: bytes) -> CompletionFile:
+def _check_bound(name: str, bound: datetime | None) -> None:
+    if bound is not None and (bound.tzinfo is None or bound.utcoffset() is None):
+        raise ValueError(f"{name} must be a timezone-aware datetime, not {bound!r}")
+
+
+def parse_completion_file(
+    data: bytes, *, not_before: datetime | None = None, not_after: datetime | None = None
+) -> CompletionFile:
     """Read a completion file.
 
     :param data: the file's bytes as delivered.
+    :param not_before: the earliest plausible completion time, timezone-aware: the setting
+        ``earliest_completion_date`` at midnight in the RTO's timezone. ``None`` = no bound.
+    :param not_after: the latest plausible completion time, timezone-aware: the run's start
+        + 24 hours. ``None`` = no bound.
     :returns: the good rows, the bad rows with reasons, and the counts.
-    :raises UnreadableFile: when the file is not UTF-8, has no header, lacks a required column
-        or repeats a column name.
+    :raises UnreadableFile: when the file is not UTF-8 CSV text, has no header, lacks a required
+        column or repeats a column name; the message says what the file seems to be.
     """
+    _check_bound("not_before", not_before)
+    _check_bound("not_after", not_after)
     text = _decode(data)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next((cells for cells in reader if not _blank(cells)), None)
-        if header is None:
-            raise UnreadableFile(
-                f"The file is empty: a completion file needs a header row naming {', '.join(REQUIRED_COLUMNS)}."
-            )
-        positions = _column_positions(header)
-        wanted = {name: positions[name] for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in positions}
-        named = [(index, name) for index, name in enumerate(header) if name.strip()]
-
-        result = CompletionFile(header=list(header))
-        for cells in reader:
-            if _blank(cells):
-                continue
-            result.rows_read += 1
-            # csv.DictReader semantics: a short row's missing cells are empty, extra cells are dropped.
-            original = {name: (cells[index] if index < len(cells) else "") for index, name in named}
-            values = {name: (cells[index] if index < len(cells) else "") for name, index in wanted.items()}
+    lines = _Lines(text)
+    reader = csv.reader(lines)
+    with _any_field_size():
+        try:
+            header, header_line = None, ""
+            for cells in reader:
+                header_line = lines.take()
+                if not _blank(cells):
+                    header = cells
+                    break
+            if header is None:
+                raise UnreadableFile(
+                    f"The file is empty: a completion file needs a header row naming {', '.join(REQUIRED_COLUMNS)}."
+                )
             try:
-                result.rows.append(_read_row(result.rows_read, original, values))
-            except _RowError as exc:
-                result.bad_rows.append(BadRow(result.rows_read, original, exc.code, exc.reason))
-    except csv.Error as exc:
-        raise UnreadableFile(
-            f"The file is not valid CSV near line {reader.line_num}: {exc}. It was not applied."
-        ) from None
+                positions = _column_positions(header, header_line)
+            except UnreadableFile:
+                markup = _looks_like_markup(text)
+                if markup:
+                    raise UnreadableFile(markup) from None
+                raise
+            wanted = {name: positions[name] for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in positions}
+            named = [(index, name) for index, name in enumerate(header) if name.strip()]
+
+            result = CompletionFile(header=list(header))
+            for cells in reader:
+                row_text = lines.take()
+                if _blank(cells):
+                    continue
+                result.rows_read += 1
+                shape = _shape_error(cells, header)
+                if shape:
+                    original = _shape_original(cells, named, row_text)
+                    result.bad_rows.append(BadRow(result.rows_read, original, "bad_row", shape))
+                    continue
+                original = {name: cells[index] for index, name in named}
+                values = {name: cells[index] for name, index in wanted.items()}
+                try:
+                    result.rows.append(_read_row(result.rows_read, original, values, not_before, not_after))
+                except _RowError as exc:
+                    result.bad_rows.append(BadRow(result.rows_read, original, exc.code, exc.reason))
+        except csv.Error as exc:
+            raise UnreadableFile(
+                f"The file is not valid CSV near line {reader.line_num}: {exc}. It was not applied."
+            ) from None
     _settle_duplicates(result)
     return result
 
@@ -340,8 +659,16 @@ def errors_file_name(name: str) -> str:
 
 def errors_csv(header: Sequence[str], errors: Sequence[Mapping[str, Any]]) -> bytes:
     """The errors file: for each refused row or conflict, its row number, its original values and
-    the reason. Staff open it in a spreadsheet, so every cell is formula-safe."""
-    columns = ["row", *[h for h in header if h and h not in ("row", "reason")], "reason"]
+    the reason. Staff open it in a spreadsheet, so every cell is formula-safe.
+
+    A row that does not match the header (``bad_row``) carries its text under
+    :data:`ORIGINAL_TEXT`; that column is added, before ``reason``, when an entry has it.
+    """
+    reserved = ("row", ORIGINAL_TEXT, "reason")
+    columns = ["row", *[h for h in header if h and h not in reserved]]
+    if ORIGINAL_TEXT in header or any(entry.get(ORIGINAL_TEXT) for entry in errors):
+        columns.append(ORIGINAL_TEXT)
+    columns.append("reason")
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(columns)

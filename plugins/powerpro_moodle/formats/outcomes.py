@@ -17,15 +17,16 @@ compares them.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from powerpro_moodle.formats.completion_file import CompletionFile, CompletionRow
+from powerpro_moodle.formats.ids import id_key, shown
 from powerpro_moodle.formats.settings import OutcomeRules
-from powerpro_moodle.formats.summary import REJECTED, WARNING, Anomaly
+from powerpro_moodle.formats.summary import REJECTED, WARNING, Anomaly, count_codes, plural
 
 #: ``OutcomeSource`` of the outcomes this sync writes; only those (or empty outcomes) are rewritten.
 MOODLE_SOURCE = "Moodle sync"
@@ -103,9 +104,25 @@ class OutcomePlan:
         return sum(1 for a in self.anomalies if a.level == REJECTED)
 
 
-def _norm(value: str | None) -> str:
-    # SQL Server's default collation is case-insensitive and ignores trailing spaces.
-    return (value or "").strip().upper()
+_norm = id_key
+
+
+def as_date(value: Any) -> date | None:
+    """A DATE column's value as a date: pymssql returns a date, SQLite the ISO text."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def units_for_courses(rows: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """The units each Moodle course stands for, from ``select_completion_course_units.sql`` rows
+    (``course_key``, ``unit_code``, ``mapped``): an explicit ``MoodleCourseUnit`` mapping wins
+    over a UnitCode equal to the course idnumber."""
+    mapped: dict[str, list[str]] = defaultdict(list)
+    direct: dict[str, list[str]] = defaultdict(list)
+    for r in rows:
+        (mapped if r["mapped"] else direct)[id_key(r["course_key"])].append(r["unit_code"])
+    return {**direct, **mapped}
 
 
 def _is_active(row: EnrolmentUnitRow) -> bool:
@@ -172,14 +189,21 @@ class _Candidate:
     day: date
 
 
-def _unique(codes: Sequence[str]) -> list[str]:
-    seen: set[str] = set()
-    out: list[str] = []
+def _unit_groups(codes: Sequence[str]) -> list[list[str]]:
+    """The distinct units ``codes`` name, each as the PowerPro UnitCodes that match it
+    case-insensitively: one code is a unit, several (``TU1`` and ``tu1``) are ambiguous."""
+    groups: dict[str, list[str]] = {}
     for code in codes:
-        if _norm(code) and _norm(code) not in seen:
-            seen.add(_norm(code))
-            out.append(code.strip())
-    return out
+        if not _norm(code):
+            continue
+        group = groups.setdefault(_norm(code), [])
+        if code.strip() not in group:
+            group.append(code.strip())
+    return list(groups.values())
+
+
+def _candidates(value: str | Sequence[str]) -> list[str]:
+    return [value] if isinstance(value, str) else sorted(set(value))
 
 
 def _grade(value: Any) -> str:
@@ -215,7 +239,9 @@ def plan_outcomes(
     another source (a conflict, unless it already equals Moodle's) or already holds it.
 
     :param file: the parsed completion file; its bad rows are reported here too.
-    :param students: upper-cased ``user_idnumber`` → PowerPro StudentNumber, for those that exist.
+    :param students: upper-cased ``user_idnumber`` → the PowerPro StudentNumbers that match it
+        case-insensitively (one is a match; several, possible under a case-sensitive collation,
+        are ambiguous and the row is refused).
     :param course_units: upper-cased ``course_idnumber`` → the UnitCodes it stands for (an explicit
         MoodleCourseUnit mapping already preferred over the UnitCode itself).
     :param enrolment_units: every EnrolmentUnit row of those students.
@@ -229,7 +255,7 @@ def plan_outcomes(
         plan.errors.append({**bad.original, "row": bad.row, "reason": bad.reason})
 
     # Re-key defensively: the caller's keys are meant to be upper-cased already.
-    student_of = {_norm(k): v for k, v in students.items()}
+    student_of = {_norm(k): _candidates(v) for k, v in students.items()}
     units_of = {_norm(k): list(v) for k, v in course_units.items()}
     rows_of: dict[tuple[str, str], list[EnrolmentUnitRow]] = defaultdict(list)
     for eu in enrolment_units:
@@ -238,30 +264,47 @@ def plan_outcomes(
     chosen: dict[int, _Candidate] = {}
     seq = 0
     for row in file.rows:
-        where = f"Moodle course {row.course_idnumber}, file row {row.row}"
-        student_number = student_of.get(_norm(row.user_idnumber))
-        if student_number is None:
+        where = f"Moodle course {shown(row.course_idnumber)}, file row {row.row}"
+        ids = {"user_idnumber": row.user_idnumber, "course_idnumber": row.course_idnumber, "row": row.row}
+        numbers = student_of.get(_norm(row.user_idnumber), [])
+        if not numbers:
             out.reject(
-                row,
-                "student",
-                row.user_idnumber,
-                "unknown_student",
-                f"Moodle user_idnumber {row.user_idnumber} matches no PowerPro StudentNumber ({where})",
-                {"user_idnumber": row.user_idnumber, "course_idnumber": row.course_idnumber, "row": row.row},
+                row, "student", shown(row.user_idnumber), "unknown_student",
+                f"Moodle user_idnumber {shown(row.user_idnumber)} matches no PowerPro StudentNumber ({where})", ids,
             )
             continue
-        units = _unique(units_of.get(_norm(row.course_idnumber), ()))
-        if not units:
+        if len(numbers) > 1:
             out.reject(
-                row,
-                "student",
-                student_number,
-                "unknown_unit",
-                f"Moodle course_idnumber {row.course_idnumber} is neither mapped in MoodleCourseUnit nor a "
-                f"PowerPro UnitCode (StudentNumber {student_number}, file row {row.row})",
+                row, "student", shown(row.user_idnumber), "ambiguous_student",
+                f"Moodle user_idnumber {shown(row.user_idnumber)} matches {len(numbers)} PowerPro students "
+                f"({', '.join(map(shown, numbers))}) that differ only in case; the result was written to neither "
+                f"({where})",
+                {**ids, "candidates": numbers},
+            )
+            continue
+        student_number = numbers[0]
+        groups = _unit_groups(units_of.get(_norm(row.course_idnumber), ()))
+        if not groups:
+            out.reject(
+                row, "student", student_number, "unknown_unit",
+                f"Moodle course_idnumber {shown(row.course_idnumber)} is neither mapped in MoodleCourseUnit nor a "
+                f"PowerPro UnitCode (StudentNumber {shown(student_number)}, file row {row.row})",
                 {"student_number": student_number, "course_idnumber": row.course_idnumber, "row": row.row},
             )
             continue
+        ambiguous = [g for g in groups if len(g) > 1]
+        if ambiguous:
+            names = "; ".join(", ".join(map(shown, g)) for g in ambiguous)
+            out.reject(
+                row, "student", student_number, "ambiguous_unit",
+                f"Moodle course_idnumber {shown(row.course_idnumber)} stands for PowerPro units that differ only "
+                f"in case ({names}); the result was written to none of them (StudentNumber "
+                f"{shown(student_number)}, file row {row.row})",
+                {"student_number": student_number, "course_idnumber": row.course_idnumber, "row": row.row,
+                 "candidates": [c for g in ambiguous for c in g]},
+            )
+            continue
+        units = [g[0] for g in groups]
         kind, code, day = outcome_for(row, rules, tz)
         for unit in units:
             facts = {"student_number": student_number, "unit_code": unit, "row": row.row}
@@ -371,3 +414,39 @@ def _decide(candidate: _Candidate, out: _Planner) -> None:
             row=row.row,
         )
     )
+
+
+#: How the one-line message names each kind of refused row: (one, many).
+REJECTED_WORDS = {
+    "conflict": ("conflict with a manual result", "conflicts with manual results"),
+    "unknown_student": ("unknown student", "unknown students"),
+    "ambiguous_student": ("student id matching several students", "student ids matching several students"),
+    "unknown_unit": ("unknown unit", "unknown units"),
+    "ambiguous_unit": ("course id matching several units", "course ids matching several units"),
+    "not_enrolled": ("student not enrolled in the unit", "students not enrolled in the unit"),
+    "bad_row": ("malformed row", "malformed rows"),
+    "bad_time": ("bad completion time", "bad completion times"),
+    "bad_grade": ("bad grade", "bad grades"),
+    "missing_id": ("row without an id", "rows without an id"),
+    "duplicate_conflict": ("contradicting duplicate row", "contradicting duplicate rows"),
+}
+
+
+def describe_plan(plan: OutcomePlan, rows_read: int, dry_run: bool) -> str:
+    """The one-line message staff read, e.g. "applied 120 outcomes from 130 rows, 3 conflicts with
+    manual results, 7 not completed"."""
+    verb = "dry run: would apply" if dry_run else "applied"
+    parts = [f"{verb} {plural(plan.rows_written, 'outcome')} from {plural(rows_read, 'row')}"]
+    for code, n in sorted(count_codes(plan.anomalies, REJECTED).items(), key=lambda kv: (-kv[1], kv[0])):
+        one, many = REJECTED_WORDS.get(code, (code, code))
+        parts.append(f"{n} {one if n == 1 else many}")
+    if plan.up_to_date:
+        parts.append(f"{plan.up_to_date} already up to date")
+    if plan.not_completed:
+        parts.append(f"{plan.not_completed} not completed")
+    if plan.not_yet_competent:
+        parts.append(f"{plural(plan.not_yet_competent, 'not-yet-competent candidate')} for a trainer")
+    transfers = sum(1 for a in plan.anomalies if a.code == "transfer")
+    if transfers:
+        parts.append(f"{plural(transfers, 'course transfer')} resolved")
+    return ", ".join(parts)

@@ -1,31 +1,45 @@
 """The RTO-specific settings: defaults, and validation with an error that names the bad key.
 
 Settings live in the Airflow Variable ``powerpro_moodle_settings`` as JSON; any key left out
-keeps its default. This module only knows the schema; reading the Variable is the Airflow
-edge's job (:mod:`powerpro_moodle.config`).
+keeps its default. This module only knows the schema (pydantic models); reading the Variable
+is the Airflow edge's job (:mod:`powerpro_moodle.config`).
+
+Every field has a ``before`` validator that checks the JSON value itself and words the problem
+for an RTO's IT team; pydantic's own messages are only a fallback. :func:`_settings_error`
+turns the first problem into one sentence naming the key (``outcome_rules.competent``).
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 #: AVETMISS outcome identifiers (national, plus the state-specific ones).
 AVETMISS_OUTCOMES = frozenset(
     {"20", "30", "40", "41", "51", "52", "53", "54", "60", "61", "65", "66", "70", "81", "82", "85", "90"}
 )
-USERNAME_RULES = ("student_number", "email")
+UsernameRule = Literal["student_number", "email"]
+USERNAME_RULES: tuple[str, ...] = get_args(UsernameRule)
+
+#: Longest wait for a completion file to settle (a day): past that it is not an upload in progress.
+MAX_FILE_SETTLE_SECONDS = 86400
 
 
 class SettingsError(ValueError):
     """The settings Variable holds something unusable; the message names the key."""
 
 
-@dataclass(frozen=True)
-class OutcomeRules:
+#: Settings are read once per task and never changed; a key the schema lacks is a typo.
+_SETTINGS_CONFIG = ConfigDict(frozen=True, extra="forbid")
+
+
+class OutcomeRules(BaseModel):
     """What a Moodle course completion becomes in PowerPro (SPEC section 5).
 
     :param competent: outcome written when the course is completed and the grade passes
@@ -34,64 +48,163 @@ class OutcomeRules:
         (the default) only reports the row as a not-yet-competent candidate for a trainer.
     """
 
+    model_config = _SETTINGS_CONFIG
+
     competent: str = "20"
     not_yet_competent: str | None = None
 
+    @field_validator("competent", "not_yet_competent", mode="before")
+    @classmethod
+    def _avetmiss_code(cls, value: Any, info: ValidationInfo) -> str | None:
+        optional = info.field_name == "not_yet_competent"
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or value not in AVETMISS_OUTCOMES:
+            allowed = ", ".join(sorted(AVETMISS_OUTCOMES)) + (" or null" if optional else "")
+            raise ValueError(f"must be an AVETMISS outcome code ({allowed}), got {value!r}")
+        return value
 
-@dataclass(frozen=True)
-class Settings:
+
+class Settings(BaseModel):
+    """The RTO settings with their documented defaults (SPEC section 2).
+
+    Built directly (``Settings(timezone="Australia/Perth")``) it validates too, raising
+    pydantic's ``ValidationError``; the Variable's JSON goes through :func:`parse_settings`.
+    """
+
+    model_config = _SETTINGS_CONFIG
+
     users_folder: str = "/to_moodle"
     completions_folder: str = "/from_moodle"
     processed_folder: str = "/from_moodle/processed"
     rejected_folder: str = "/from_moodle/rejected"
     provisioned_statuses: tuple[str, ...] = ("Active",)
     moodle_auth: str = "manual"
-    username_rule: str = "student_number"
+    username_rule: UsernameRule = "student_number"
     timezone: str = "Australia/Sydney"
-    outcome_rules: OutcomeRules = field(default_factory=OutcomeRules)
+    outcome_rules: OutcomeRules = Field(default_factory=OutcomeRules)
+    #: A completion file is taken only once it has not changed for this long (SPEC section 5).
+    file_settle_seconds: int = 60
+    #: Completion times before this date, in the RTO's timezone, are rejected as ``bad_time``.
+    earliest_completion_date: date = date(2000, 1, 1)
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @field_validator("users_folder", "completions_folder", "processed_folder", "rejected_folder", mode="before")
+    @classmethod
+    def _folder(cls, value: Any) -> str:
+        # Control characters have no place in an FTP path (and CR/LF would end the FTP command).
+        if not isinstance(value, str) or not value.startswith("/") or re.search(r"[\x00-\x1f\x7f]", value):
+            raise ValueError(f"must be an absolute FTP folder such as '/to_moodle', got {value!r}")
+        # Normalised, so that '/from_moodle/.', '/from_moodle/' and '/from_moodle/x/..' compare
+        # equal; normpath keeps a leading '//' (POSIX allows it a meaning), an FTP server does not.
+        return "/" + posixpath.normpath(value).lstrip("/")
 
-def _folder(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.startswith("/"):
-        raise SettingsError(f"setting {key!r} must be an absolute FTP folder such as '/to_moodle', got {value!r}")
-    return value.rstrip("/") or "/"
+    @field_validator("provisioned_statuses", mode="before")
+    @classmethod
+    def _statuses(cls, value: Any) -> tuple[str, ...]:
+        if (
+            not isinstance(value, list | tuple)
+            or not value
+            or not all(isinstance(s, str) and s.strip() for s in value)
+        ):
+            raise ValueError(f"must be a non-empty list of enrolment statuses, got {value!r}")
+        return tuple(s.strip() for s in value)
+
+    @field_validator("moodle_auth", mode="before")
+    @classmethod
+    def _moodle_auth(cls, value: Any) -> str:
+        if not isinstance(value, str) or not re.fullmatch(r"[a-z0-9_]+", value):
+            raise ValueError(
+                f"must be a Moodle authentication method such as 'manual' (lowercase letters, digits, _), got {value!r}"
+            )
+        return value
+
+    @field_validator("username_rule", mode="before")
+    @classmethod
+    def _username_rule(cls, value: Any) -> str:
+        if value not in USERNAME_RULES:
+            raise ValueError(f"must be one of {', '.join(USERNAME_RULES)}, got {value!r}")
+        return value
+
+    @field_validator("timezone", mode="before")
+    @classmethod
+    def _timezone(cls, value: Any) -> str:
+        try:
+            if not isinstance(value, str):
+                raise ValueError
+            ZoneInfo(value)
+        # ZoneInfo refuses some keys with ValueError ('', '/x', '../x') and a folder ('Australia')
+        # with IsADirectoryError.
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"must be an IANA time zone such as 'Australia/Perth', got {value!r}") from None
+        return value
+
+    @field_validator("outcome_rules", mode="before")
+    @classmethod
+    def _outcome_rules(cls, value: Any) -> OutcomeRules | dict[str, Any]:
+        if isinstance(value, OutcomeRules):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValueError(f"must be an object, got {value!r}")
+        return dict(value)
+
+    @field_validator("file_settle_seconds", mode="before")
+    @classmethod
+    def _settle_seconds(cls, value: Any) -> int:
+        # JSON true is an int to Python, and 60.5 or "60" would be silently coerced: refuse them.
+        if type(value) is not int or not 0 <= value <= MAX_FILE_SETTLE_SECONDS:
+            raise ValueError(f"must be a whole number of seconds from 0 to {MAX_FILE_SETTLE_SECONDS}, got {value!r}")
+        return value
+
+    @field_validator("earliest_completion_date", mode="before")
+    @classmethod
+    def _date(cls, value: Any) -> date:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        # fromisoformat alone would also take '20000101' and '2000-W01-1'; one spelling is clearer.
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value, re.ASCII):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise ValueError(f"must be a date written YYYY-MM-DD, such as '2000-01-01', got {value!r}")
+
+    @model_validator(mode="after")
+    def _folders_apart(self) -> Settings:
+        if self.users_folder == self.completions_folder:
+            raise ValueError("settings 'users_folder' and 'completions_folder' must be different folders")
+        # A processed or rejected folder equal to the inbox would feed files back in for ever; equal
+        # to the users folder, it would mix completion files into the users files Moodle imports.
+        for key in ("processed_folder", "rejected_folder"):
+            for other in ("completions_folder", "users_folder"):
+                if getattr(self, key) == getattr(self, other):
+                    raise ValueError(f"setting {key!r} must differ from {other!r} ({getattr(self, other)})")
+        if self.processed_folder == self.rejected_folder:
+            raise ValueError(
+                "settings 'processed_folder' and 'rejected_folder' must be different folders, "
+                f"so that a rejected file is told apart from a processed one ({self.processed_folder})"
+            )
+        return self
 
 
-def _text(key: str, value: Any, pattern: str = r"\S+") -> str:
-    if not isinstance(value, str) or not re.fullmatch(pattern, value):
-        raise SettingsError(f"setting {key!r} must be a non-empty word, got {value!r}")
-    return value
-
-
-def _outcome(key: str, value: Any, *, optional: bool) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or value not in AVETMISS_OUTCOMES:
-        allowed = ", ".join(sorted(AVETMISS_OUTCOMES)) + (" or null" if optional else "")
-        raise SettingsError(f"setting {key!r} must be an AVETMISS outcome code ({allowed}), got {value!r}")
-    return value
-
-
-def _outcome_rules(value: Any) -> OutcomeRules:
-    if not isinstance(value, Mapping):
-        raise SettingsError(f"setting 'outcome_rules' must be an object, got {value!r}")
-    known = {f.name for f in fields(OutcomeRules)}
-    for key in value:
-        if key not in known:
-            raise SettingsError(f"unknown setting 'outcome_rules.{key}' (known: {', '.join(sorted(known))})")
-    defaults = OutcomeRules()
-    return OutcomeRules(
-        competent=_outcome("outcome_rules.competent", value.get("competent", defaults.competent), optional=False),
-        not_yet_competent=_outcome(
-            "outcome_rules.not_yet_competent",
-            value.get("not_yet_competent", defaults.not_yet_competent),
-            optional=True,
-        ),
-    )
+def _settings_error(err: ValidationError) -> SettingsError:
+    """One sentence for the first problem, an unknown key first (most likely a typo)."""
+    errors = err.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = first["loc"]
+    key = ".".join(str(part) for part in loc)
+    if first["type"] == "extra_forbidden":
+        model: type[BaseModel] = Settings
+        for part in loc[:-1]:  # the model that holds the unknown key
+            model = model.model_fields[str(part)].annotation
+        return SettingsError(f"unknown setting {key!r} (known: {', '.join(sorted(model.model_fields))})")
+    # Our validators raise ValueError: a field's says what the value must be, the model's (no
+    # loc) is a whole sentence naming its keys. Anything else keeps pydantic's wording.
+    problem = str(first["ctx"]["error"]) if first["type"] == "value_error" else first["msg"]
+    return SettingsError(f"setting {key!r} {problem}" if loc else problem)
 
 
 def parse_settings(raw: Mapping[str, Any] | None) -> Settings:
@@ -103,48 +216,7 @@ def parse_settings(raw: Mapping[str, Any] | None) -> Settings:
         raw = {}
     if not isinstance(raw, Mapping):
         raise SettingsError(f"settings must be a JSON object, got {type(raw).__name__}")
-    known = {f.name for f in fields(Settings)}
-    for key in raw:
-        if key not in known:
-            raise SettingsError(f"unknown setting {key!r} (known: {', '.join(sorted(known))})")
-    values: dict[str, Any] = {}
-    for key in ("users_folder", "completions_folder", "processed_folder", "rejected_folder"):
-        if key in raw:
-            values[key] = _folder(key, raw[key])
-    if "provisioned_statuses" in raw:
-        statuses = raw["provisioned_statuses"]
-        if (
-            not isinstance(statuses, list)
-            or not statuses
-            or not all(isinstance(s, str) and s.strip() for s in statuses)
-        ):
-            raise SettingsError(
-                f"setting 'provisioned_statuses' must be a non-empty list of enrolment statuses, got {statuses!r}"
-            )
-        values["provisioned_statuses"] = tuple(s.strip() for s in statuses)
-    if "moodle_auth" in raw:
-        values["moodle_auth"] = _text("moodle_auth", raw["moodle_auth"], r"[a-z0-9_]+")
-    if "username_rule" in raw:
-        if raw["username_rule"] not in USERNAME_RULES:
-            raise SettingsError(
-                f"setting 'username_rule' must be one of {', '.join(USERNAME_RULES)}, got {raw['username_rule']!r}"
-            )
-        values["username_rule"] = raw["username_rule"]
-    if "timezone" in raw:
-        try:
-            ZoneInfo(_text("timezone", raw["timezone"]))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise SettingsError(
-                f"setting 'timezone' must be an IANA time zone such as 'Australia/Perth', got {raw['timezone']!r}"
-            ) from None
-        values["timezone"] = raw["timezone"]
-    if "outcome_rules" in raw:
-        values["outcome_rules"] = _outcome_rules(raw["outcome_rules"])
-    settings = Settings(**values)
-    # A processed or rejected folder equal to the inbox would feed files back in for ever.
-    for key in ("processed_folder", "rejected_folder"):
-        if getattr(settings, key) == settings.completions_folder:
-            raise SettingsError(f"setting {key!r} must differ from 'completions_folder' ({settings.completions_folder})")
-    if settings.users_folder == settings.completions_folder:
-        raise SettingsError("settings 'users_folder' and 'completions_folder' must be different folders")
-    return settings
+    try:
+        return Settings.model_validate(dict(raw))
+    except ValidationError as err:
+        raise _settings_error(err) from None

@@ -11,6 +11,10 @@ REJECTED = "rejected"
 #: An anomaly worth a person's attention that did not keep the record out.
 WARNING = "warning"
 
+#: At most this many anomalies go into the sync log's ``Details`` (and the task log one line
+#: each); the rest are counted per code in ``anomaly_counts``. The full list is in the errors file.
+ANOMALIES_LISTED = 200
+
 
 @dataclass(frozen=True)
 class Anomaly:
@@ -51,17 +55,52 @@ class TaskSummary:
     anomalies: list[Anomaly] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    #: The task fails, and :attr:`message` already says why in full: the sync log shows it as it is.
+    failure: bool = False
+
     def to_xcom(self) -> dict[str, Any]:
-        return {
+        """The summary as the sync log stores it: the counts, the message, and a bounded anomaly list."""
+        out = {
             "direction": self.direction,
             "rows_read": self.rows_read,
             "rows_written": self.rows_written,
             "rows_skipped": self.rows_skipped,
             "rows_rejected": self.rows_rejected,
             "message": self.message,
-            "anomalies": [a.to_dict() for a in self.anomalies],
+            **bounded_anomalies(self.anomalies),
             **self.extra,
         }
+        if self.failure:
+            out["failure"] = True
+        return out
+
+
+def _priority(anomaly: Anomaly) -> tuple[int, int]:
+    # When the list must be cut, keep what a person must act on: conflicts with manual results
+    # first (the README's conflict query reads them), then other refusals, then warnings.
+    return (0 if anomaly.code == "conflict" else 1, 0 if anomaly.level == REJECTED else 1)
+
+
+def bounded_anomalies(anomalies: list[Anomaly], limit: int = ANOMALIES_LISTED) -> dict[str, Any]:
+    """``anomalies`` (at most ``limit``, the most important first when cut), ``anomaly_counts``
+    per code over all of them, and ``anomalies_total``."""
+    listed = anomalies if len(anomalies) <= limit else sorted(anomalies, key=_priority)[:limit]
+    return {
+        "anomalies": [a.to_dict() for a in listed],
+        "anomaly_counts": dict(sorted(Counter(a.code for a in anomalies).items())),
+        "anomalies_total": len(anomalies),
+    }
+
+
+def log_lines(anomalies: list[Anomaly], limit: int = ANOMALIES_LISTED) -> list[str]:
+    """What the task log shows: one line per anomaly up to ``limit``, then one line per reason
+    code for the rest, so a 200,000-row file does not make a 50 MB log."""
+    lines = [f"{a.record} {a.key}: {a.reason}" for a in anomalies[:limit]]
+    rest = Counter(a.code for a in anomalies[limit:])
+    if rest:
+        lines.append(f"... and {len(anomalies) - limit} more, not listed one by one:")
+        lines.extend(f"  {n} x {code}" for code, n in sorted(rest.items(), key=lambda kv: (-kv[1], kv[0])))
+    return lines
 
 
 def count_codes(anomalies: list[Anomaly], level: str = REJECTED) -> Counter[str]:

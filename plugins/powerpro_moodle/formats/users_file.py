@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
-from powerpro_moodle.formats.summary import REJECTED, WARNING, Anomaly
+from powerpro_moodle.formats.summary import REJECTED, WARNING, Anomaly, count_codes, plural
 from powerpro_moodle.formats.text_safety import looks_like_formula, neutralise
 
 #: Moodle upload-user field names, in file order (cohortN follow).
@@ -276,3 +276,45 @@ def users_csv(users: Iterable[MoodleUser]) -> bytes:
 def users_file_name(run_time_utc) -> str:
     """``powerpro_users_<UTC yyyymmddTHHMMSSZ>.csv`` for a run's own (UTC) time."""
     return f"powerpro_users_{run_time_utc:%Y%m%dT%H%M%SZ}.csv"
+
+
+#: How the one-line message names each reason a record was not exported.
+REFUSED_WORDS = {
+    "no_cohort": "no cohort",
+    "numeric_cohort": "numeric cohort",
+    "unsafe_identifier": "formula-like identifier",
+    "no_email": "no email",
+    "bad_email": "bad email",
+    "no_name": "no name",
+    "no_username": "no username",
+    "username_clash": "username clash",
+}
+
+
+def describe_export(plan: UsersPlan, file_name: str | None, dry_run: bool) -> str:
+    """The one-line message staff read in the sync log."""
+    sent = len(plan.to_send)
+    changed = sent - plan.new_students
+    if dry_run:
+        head = (
+            f"dry run: would send {plural(sent, 'student')} ({plan.new_students} new, {changed} changed); "
+            "nothing uploaded or recorded"
+        )
+    elif sent:
+        head = f"sent {plural(sent, 'student')} in {file_name} ({plan.new_students} new, {changed} changed)"
+    else:
+        head = "nothing to send, no file uploaded"
+    parts = [head, f"{plural(len(plan.unchanged), 'student')} unchanged"]
+    rejected = [a for a in plan.anomalies if a.level == REJECTED]
+    refused = []
+    for record in ("course", "student"):
+        codes = count_codes([a for a in rejected if a.record == record])
+        if codes:
+            reasons = ", ".join(f"{n} {REFUSED_WORDS.get(code, code)}" for code, n in sorted(codes.items()))
+            refused.append(f"{plural(sum(codes.values()), record)} ({reasons})")
+    if refused:
+        parts.append("not exported: " + ", ".join(refused))
+    warnings = sum(1 for a in plan.anomalies if a.level == WARNING)
+    if warnings:
+        parts.append(f"{plural(warnings, 'warning')} (names neutralised)")
+    return "; ".join(parts)

@@ -4,14 +4,15 @@ a :class:`~powerpro_moodle.formats.summary.TaskSummary` into the XCom the sync l
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from powerpro_moodle.config import MOODLE_CONN_ID, POWERPRO_CONN_ID, load_settings
 from powerpro_moodle.formats.settings import Settings, SettingsError
-from powerpro_moodle.formats.summary import TaskSummary
+from powerpro_moodle.formats.summary import TaskSummary, log_lines
+from powerpro_moodle.sync_log import SUMMARY_KEY
 
 if TYPE_CHECKING:
     from powerpro_moodle.db import PowerProDb
@@ -71,8 +72,19 @@ class PowerProMoodleOperator(BaseOperator):
             summary = self.sync(context)
         except UnsupportedConnection as err:
             raise AirflowFailException(str(err)) from err
+        finally:
+            if "db" in self.__dict__:
+                self.db.close()  # nothing of this try's connections outlives it
+        for line in log_lines(summary.anomalies):
+            self.log.warning("%s", line)
         self.log.info("%s", summary.message)
         return summary.to_xcom()
+
+    def fail(self, context: Any, summary: TaskSummary) -> NoReturn:
+        """Fail this task without retry; the sync log shows ``summary`` and its message as they are."""
+        summary.failure = True
+        context["ti"].xcom_push(key=SUMMARY_KEY, value=summary.to_xcom())
+        raise AirflowFailException(summary.message)
 
     def sync(self, context: Any) -> TaskSummary:
         raise NotImplementedError
@@ -93,6 +105,6 @@ class EnsureSyncTablesOperator(PowerProMoodleOperator):
         self.direction = direction
 
     def sync(self, context: Any) -> TaskSummary:
-        created = self.db.ensure_tables(self.tables)
-        message = f"created sync tables {', '.join(created)}" if created else "sync tables present"
-        return TaskSummary(self.direction, message=message, extra={"created_tables": created})
+        done = self.db.ensure_tables(self.tables)
+        message = "sync tables: " + "; ".join(done) if done else "sync tables present and up to date"
+        return TaskSummary(self.direction, message=message, extra={"table_changes": done})

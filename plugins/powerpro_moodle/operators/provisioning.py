@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from powerpro_moodle.formats.summary import REJECTED, WARNING, TaskSummary, count_codes, plural
+from powerpro_moodle.formats.summary import TaskSummary
 from powerpro_moodle.formats.users_file import (
     EnrolmentRecord,
     ExportedStudent,
-    UsersPlan,
+    describe_export,
     plan_users_export,
     users_csv,
     users_file_name,
@@ -20,18 +20,6 @@ from powerpro_moodle.operators.base import PowerProMoodleOperator, as_bool
 #: The sync's own tables the provisioning DAG uses.
 PROVISIONING_TABLES = ["MoodleSyncExportState"]
 
-_REASONS = {
-    "no_cohort": "no cohort",
-    "numeric_cohort": "numeric cohort",
-    "unsafe_identifier": "formula-like identifier",
-    "no_email": "no email",
-    "bad_email": "bad email",
-    "no_name": "no name",
-    "no_username": "no username",
-    "username_clash": "username clash",
-}
-
-
 def _run_time_utc(context: Any) -> datetime:
     dag_run = context.get("dag_run")
     for attr in ("run_after", "logical_date"):
@@ -39,35 +27,6 @@ def _run_time_utc(context: Any) -> datetime:
         if value is not None:
             return value.astimezone(UTC)
     return datetime.now(UTC)
-
-
-def describe(plan: UsersPlan, file_name: str | None, dry_run: bool) -> str:
-    """The one-line message staff read in the sync log."""
-    sent = len(plan.to_send)
-    changed = sent - plan.new_students
-    if dry_run:
-        head = (
-            f"dry run: would send {plural(sent, 'student')} ({plan.new_students} new, {changed} changed); "
-            "nothing uploaded or recorded"
-        )
-    elif sent:
-        head = f"sent {plural(sent, 'student')} in {file_name} ({plan.new_students} new, {changed} changed)"
-    else:
-        head = "nothing to send, no file uploaded"
-    parts = [head, f"{plural(len(plan.unchanged), 'student')} unchanged"]
-    rejected = [a for a in plan.anomalies if a.level == REJECTED]
-    refused = []
-    for record in ("course", "student"):
-        codes = count_codes([a for a in rejected if a.record == record])
-        if codes:
-            reasons = ", ".join(f"{n} {_REASONS.get(code, code)}" for code, n in sorted(codes.items()))
-            refused.append(f"{plural(sum(codes.values()), record)} ({reasons})")
-    if refused:
-        parts.append("not exported: " + ", ".join(refused))
-    warnings = sum(1 for a in plan.anomalies if a.level == WARNING)
-    if warnings:
-        parts.append(f"{plural(warnings, 'warning')} (names neutralised)")
-    return "; ".join(parts)
 
 
 class MoodleUsersExportOperator(PowerProMoodleOperator):
@@ -112,8 +71,6 @@ class MoodleUsersExportOperator(PowerProMoodleOperator):
             username_rule=settings.username_rule,
             full_resync=full_resync,
         )
-        for anomaly in plan.anomalies:
-            self.log.warning("%s %s: %s", anomaly.record, anomaly.key, anomaly.reason)
 
         run_time = _run_time_utc(context)
         file_name = users_file_name(run_time)
@@ -150,7 +107,7 @@ class MoodleUsersExportOperator(PowerProMoodleOperator):
             rows_written=0 if dry_run else len(plan.to_send),
             rows_skipped=len(plan.unchanged),
             rows_rejected=plan.rejected,
-            message=describe(plan, file_name, dry_run),
+            message=describe_export(plan, file_name, dry_run),
             anomalies=plan.anomalies,
             extra={
                 "dry_run": dry_run,
