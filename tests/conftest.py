@@ -52,8 +52,12 @@ class FtpServer:
         target = self.path(remote)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-        when = time.time() - age_seconds
-        os.utime(target, (when, when))
+        self.age(remote, age_seconds)
+
+    def age(self, remote: str, seconds: float = 3600) -> None:
+        """Make a file's last change ``seconds`` ago (it has long stopped changing)."""
+        when = time.time() - seconds
+        os.utime(self.path(remote), (when, when))
 
 
 @pytest.fixture

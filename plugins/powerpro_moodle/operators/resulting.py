@@ -75,6 +75,7 @@ class ListCompletionFilesOperator(PowerProMoodleOperator):
         with self.ftp() as ftp:
             now = datetime.now(UTC)
             look = first_look(ftp.entries(inbox), now, settle)
+            wait = 0.0
             if look.unsettled:
                 wait = wait_before_second_look(look, now, settle)
                 self.log.info("Waiting %.0f s to see whether %s stopped changing", wait, ", ".join(look.unsettled))
@@ -90,7 +91,7 @@ class ListCompletionFilesOperator(PowerProMoodleOperator):
             message += f"; {plural(len(look.ignored), 'entry', 'entries')} not taken: {names}"
         return TaskSummary(
             self.direction, rows_read=len(look.taken), rows_skipped=len(look.taken) - len(files) + len(look.ignored),
-            message=message, anomalies=look.anomalies(), extra={"files": files},
+            message=message, anomalies=look.anomalies(), extra={"files": files, "second_look_after_seconds": wait},
         )
 
     def execute(self, context: Any) -> list[str]:
@@ -342,7 +343,7 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
     def _reject(self, context: Any, ftp: Any, settings: Settings, file: dict[str, Any], reason: str, dry_run: bool,
                 earlier: dict[str, Any] | None = None) -> NoReturn:
         """Move an unreadable file to the rejected folder, record why, and fail without retry."""
-        name = file["FileName"]
+        name, reason = file["FileName"], reason.rstrip(".")
         extra: dict[str, Any] = {"file": name, "sha256": file["ContentHash"], "dry_run": dry_run}
         where = "left in place (dry run)"
         if not dry_run:
@@ -354,7 +355,7 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
         again = ""
         if earlier is not None:
             again = f" (this content was rejected before, as {earlier['file_name']} on {str(earlier['handled_at'])[:19]})"
-        self.fail(context, TaskSummary(self.direction, rows_rejected=1, message=f"{name} rejected: {reason.rstrip('.')}{again}; {where}",
+        self.fail(context, TaskSummary(self.direction, rows_rejected=1, message=f"{name} rejected: {reason}{again}; {where}",
                                        extra=extra))
 
 
