@@ -513,7 +513,7 @@ def parse_within(text: str) -> CompletionFile:
         ),
         pytest.param(
             "4102444799",
-            f"timecompleted '4102444799' is 2099-12-31T23:59:59Z, {TOO_LATE}; is it in milliseconds, or a typo?",
+            f"timecompleted '4102444799' is 2099-12-31T23:59:59Z, {TOO_LATE}; is it a typo?",
             id="end of 2099 in seconds",
         ),
         pytest.param(

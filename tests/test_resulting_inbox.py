@@ -91,8 +91,8 @@ def test_entries_that_are_not_completion_files_are_named_with_the_reason(two_stu
     row = list_row(two_students, dr.run_id)
     assert row["Message"] == (
         "1 completion file waiting in /from_moodle: c.CSV; 3 entries not taken: archive.csv (a folder), "
-        "notes.txt (not a .csv file), old.errors.csv (an errors file written by the sync (it belongs beside its "
-        "file in processed/ or rejected/))")
+        "notes.txt (not a .csv file), old.errors.csv (an errors file the sync wrote, which belongs beside its file in "
+        "processed/ or rejected/)")
     assert (row["RowsRead"], row["RowsSkipped"]) == (1, 3)
     assert row["Details"]["anomaly_counts"] == {"inbox_errors_file": 1, "inbox_folder": 1, "inbox_not_csv": 1}
 

@@ -163,7 +163,12 @@ class PowerProDb:
             try:
                 yield conn
                 if commit:
-                    trans.commit()
+                    try:
+                        trans.commit()
+                    except DBAPIError as err:
+                        raise PowerProDbError(
+                            f"the PowerPro database ({self._where()}) could not save the changes: {_first_line(err)}"
+                        ) from err
                 else:
                     trans.rollback()
             except BaseException:

@@ -391,7 +391,7 @@ def _column_positions(header: list[str], line: str = "") -> dict[str, int]:
 
 
 def _utc_text(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _bound_text(bound: datetime) -> str:
@@ -438,7 +438,8 @@ def parse_time(value: str, *, not_before: datetime | None = None, not_after: dat
             f"{_bound_text(not_before)} (setting earliest_completion_date)",
         )
     if not_after is not None and parsed > not_after:
-        hint = "is it in milliseconds, or a typo?" if _DIGITS.fullmatch(text) else "is it a typo?"
+        # Milliseconds have 13 digits; a 10-digit number in the future is a typo or a wrong clock.
+        hint = "is it in milliseconds, or a typo?" if _DIGITS.fullmatch(text) and len(text) > 11 else "is it a typo?"
         raise _RowError(
             "bad_time",
             f"timecompleted {_quoted(text)} is {_utc_text(parsed)}, more than a day after this run started "
@@ -585,6 +586,22 @@ def _check_bound(name: str, bound: datetime | None) -> None:
         raise ValueError(f"{name} must be a timezone-aware datetime, not {bound!r}")
 
 
+def _csv_error(error: str, record_start: int, line: int) -> str:
+    """What a CSV syntax error means, for the person who produced the file."""
+    if "unexpected end of data" in error:
+        return (
+            f"The file is not valid CSV: a quoted cell in the record starting on line {record_start} is never "
+            "closed, so everything after it would be read as one cell; no row of the file was applied. Close the "
+            'quote (write a quote inside a cell as two quotes "")'
+        )
+    if "expected after" in error:
+        return (
+            f"The file is not valid CSV: on line {line} a quoted cell has more text after its closing quote; no "
+            'row of the file was applied. Quote the whole cell, and write a quote inside it as two quotes ""'
+        )
+    return f"The file is not valid CSV near line {line} ({error}); no row of the file was applied"
+
+
 def parse_completion_file(
     data: bytes, *, not_before: datetime | None = None, not_after: datetime | None = None
 ) -> CompletionFile:
@@ -603,12 +620,15 @@ def parse_completion_file(
     _check_bound("not_after", not_after)
     text = _decode(data)
     lines = _Lines(text)
-    reader = csv.reader(lines)
+    # strict: a quote left open must not swallow the rest of the file into one cell silently.
+    reader = csv.reader(lines, strict=True)
+    record_start = 1
     with _any_field_size():
         try:
             header, header_line = None, ""
             for cells in reader:
                 header_line = lines.take()
+                record_start = reader.line_num + 1
                 if not _blank(cells):
                     header = cells
                     break
@@ -627,11 +647,18 @@ def parse_completion_file(
             named = [(index, name) for index, name in enumerate(header) if name.strip()]
 
             result = CompletionFile(header=list(header))
+            header_key = [cell.strip().lower() for cell in header]
             for cells in reader:
                 row_text = lines.take()
+                record_start = reader.line_num + 1
                 if _blank(cells):
                     continue
                 result.rows_read += 1
+                if [cell.strip().lower() for cell in cells] == header_key:
+                    reason = "the row repeats the header (two exports pasted into one file?); it holds no completion"
+                    result.bad_rows.append(BadRow(result.rows_read, _shape_original(cells, named, row_text), "bad_row",
+                                                  reason))
+                    continue
                 shape = _shape_error(cells, header)
                 if shape:
                     original = _shape_original(cells, named, row_text)
@@ -644,9 +671,7 @@ def parse_completion_file(
                 except _RowError as exc:
                     result.bad_rows.append(BadRow(result.rows_read, original, exc.code, exc.reason))
         except csv.Error as exc:
-            raise UnreadableFile(
-                f"The file is not valid CSV near line {reader.line_num}: {exc}. It was not applied."
-            ) from None
+            raise UnreadableFile(_csv_error(str(exc), record_start, reader.line_num)) from None
     _settle_duplicates(result)
     return result
 

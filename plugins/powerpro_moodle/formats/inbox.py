@@ -35,7 +35,7 @@ class EntryLike(Protocol):
 IGNORED_REASONS = {
     "folder": "a folder",
     "not_csv": "not a .csv file",
-    "errors_file": "an errors file written by the sync (it belongs beside its file in processed/ or rejected/)",
+    "errors_file": "an errors file the sync wrote, which belongs beside its file in processed/ or rejected/",
     "settling": "still being written: it changed between two looks",
 }
 
@@ -66,11 +66,19 @@ def _age_seconds(entry: EntryLike, now: datetime) -> float | None:
     return None if entry.modified is None else (now - entry.modified).total_seconds()
 
 
-def first_look(entries: Iterable[EntryLike], now: datetime, settle_seconds: float) -> InboxLook:
-    """Sort the inbox's entries into taken, ignored and still to be looked at again."""
+def first_look(entries: Iterable[EntryLike], now: datetime, settle_seconds: float,
+               own_folders: Iterable[str] = ()) -> InboxLook:
+    """Sort the inbox's entries into taken, ignored and still to be looked at again.
+
+    :param own_folders: names of the sync's own folders inside the inbox (processed/, rejected/):
+        passed over without a word.
+    """
     look = InboxLook()
+    own = set(own_folders)
     for entry in sorted(entries, key=lambda e: e.name):
         lower, age = entry.name.lower(), _age_seconds(entry, now)
+        if entry.kind != "file" and entry.name in own:
+            continue
         if entry.kind != "file":
             look.ignored.append((entry.name, "folder"))
         elif lower.endswith(ERRORS_SUFFIX):

@@ -74,7 +74,9 @@ class ListCompletionFilesOperator(PowerProMoodleOperator):
         inbox, settle = settings.completions_folder, settings.file_settle_seconds
         with self.ftp() as ftp:
             now = datetime.now(UTC)
-            look = first_look(ftp.entries(inbox), now, settle)
+            own = [posixpath.basename(f) for f in (settings.processed_folder, settings.rejected_folder)
+                   if posixpath.dirname(f) == inbox]
+            look = first_look(ftp.entries(inbox), now, settle, own)
             wait = 0.0
             if look.unsettled:
                 wait = wait_before_second_look(look, now, settle)
