@@ -20,6 +20,17 @@ os.environ.pop("AIRFLOW_VAR_POWERPRO_MOODLE_SETTINGS", None)
 import logging  # noqa: E402
 
 import pytest  # noqa: E402
+
+pytest.register_assert_rewrite("real_servers")
+from real_servers import (  # noqa: E402, F401 - fixtures for the tests
+    KINDS,
+    proftpd_server,
+    proftpd_tls_server,
+    pure_ftpd_server,
+    real_ftp_server,
+    sftp_server,
+    skip_reason,
+)
 from ftp_server import start_in_thread  # noqa: E402
 from powerpro_sample import PowerPro, conn_json, create_reference_db  # noqa: E402
 
@@ -111,3 +122,12 @@ def run_dag(airflow_db):
         return dag.test(run_conf=conf or None)
 
     return _run
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """One clear line when the real FTP/SFTP servers are not installed here, and how to fix it."""
+    missing = sorted({reason.split(" test server")[0] for kind in KINDS if (reason := skip_reason(kind))})
+    if missing:
+        terminalreporter.write_line(
+            f"real-server tests skipped ({', '.join(missing)} not installed or not root): "
+            "install them with `sudo bash scripts/install-test-servers.sh`", yellow=True)

@@ -1,10 +1,14 @@
-"""The Moodle FTP server, shared by both DAGs: atomic uploads, listings, moves that never
-overwrite. Built on the FTP provider's hooks; FTPS when the connection's extra says
-``{"tls": true}``.
+"""The Moodle server over FTP or FTPS: the FTP provider's hook, with a timeout from the first
+byte, verified explicit TLS, and listings that work on real servers.
 
 Listings work on servers that differ from pyftpdlib (AIRFLOW-NOTES "Real FTP servers differ"):
 MLSD when the server offers it, otherwise NLST with SIZE, MDTM and CWD to tell files from
 folders and to learn their size and modification time, where the server has those.
+
+FTPS (connection extra ``{"tls": true}``) is explicit TLS (``AUTH TLS``): the server's
+certificate is verified against the system's trust store, or the extra ``ca_file``, and its host
+name checked; the data channel is protected (``PROT P``) and reuses the control channel's TLS
+session, which servers such as ProFTPD require. Nothing ever falls back to plain FTP.
 """
 
 from __future__ import annotations
@@ -12,22 +16,29 @@ from __future__ import annotations
 import ftplib
 import io
 import logging
+import os
 import posixpath
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from airflow.providers.ftp.hooks.ftp import FTPHook, FTPSHook
+from airflow.providers.ftp.hooks.ftp import FTPHook
 
-#: Seconds a server may stay silent before the call fails; the connection extra ``timeout`` overrides it.
-DEFAULT_TIMEOUT_SECONDS = 120
+from powerpro_moodle.moodle_server import (
+    DEFAULT_TIMEOUT_SECONDS,
+    PARTIAL_SUFFIX,
+    Entry,
+    MoodleFtpError,
+    MoodleServer,
+    MoodleServerError,
+    flag,
+    timeout_of,
+)
 
-#: Suffix of a file still being written: Moodle's pickup only takes ``*.csv``.
-PARTIAL_SUFFIX = ".part"
-
+__all__ = ["DEFAULT_TIMEOUT_SECONDS", "PARTIAL_SUFFIX", "Entry", "FTP_ERRORS", "MoodleFtp", "MoodleFtpError",
+           "MoodleFtpHook", "explain"]
 
 #: What goes wrong talking to a server (network, protocol, TLS).
 FTP_ERRORS = (OSError, EOFError, ftplib.Error)
@@ -40,18 +51,77 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One name in a folder on the server."""
+class SessionReuseFTP_TLS(ftplib.FTP_TLS):  # noqa: N801 - named after the ftplib class it extends
+    """``FTP_TLS`` whose data connections resume the control connection's TLS session.
 
-    name: str
-    kind: str  # "file" | "folder"
-    size: int | None  # bytes; None when the server cannot say
-    modified: datetime | None  # aware, UTC; None when the server cannot say
+    Many servers (ProFTPD by default, vsftpd with ``require_ssl_reuse``) refuse a data connection
+    that starts a new TLS session: it could be someone else's. ftplib does not offer the session.
+    """
+
+    def ntransfercmd(self, cmd: str, rest: int | str | None = None) -> tuple[Any, int | None]:
+        conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
+        if self._prot_p:
+            conn = self.context.wrap_socket(conn, server_hostname=self.host, session=self.sock.session)
+        return conn, size
 
 
-class MoodleFtpError(OSError):
-    """The Moodle FTP server could not do what the sync asked; the message says which server and why."""
+class MoodleFtpHook(FTPHook):
+    """The FTP provider's hook, with its client built the way :meth:`FTPHook.get_conn` builds it
+    but with a timeout on the connect and the greeting (the provider waits for ever), and
+    explicit, verified TLS when the connection's extra says ``{"tls": true}``.
+
+    Extras: ``tls``, ``ca_file`` (a PEM file of the CA that signed the server's certificate),
+    ``timeout`` (seconds, default 120), and the provider's own ``passive`` and ``encoding``.
+    """
+
+    def get_conn(self) -> ftplib.FTP:
+        if self.conn is None:
+            params = self.get_connection(self.ftp_conn_id)
+            extra = params.extra_dejson
+            timeout = timeout_of(extra, self.ftp_conn_id)
+            self.encoding = extra.get("encoding")
+            kwargs: dict[str, Any] = {"timeout": timeout, **({"encoding": self.encoding} if self.encoding else {})}
+            if flag(extra.get("tls")):
+                client: ftplib.FTP = SessionReuseFTP_TLS(context=tls_context(extra, self.ftp_conn_id), **kwargs)
+            else:
+                client = ftplib.FTP(**kwargs)  # nosec B321 - plain FTP only when the connection says so
+            self.conn = client
+            client.connect(params.host or "", params.port or ftplib.FTP_PORT, timeout=timeout)
+            if isinstance(client, ftplib.FTP_TLS):
+                try:
+                    client.auth()  # AUTH TLS before the password is sent
+                except ftplib.error_perm as err:  # a refusal is final: never fall back to plain FTP
+                    raise MoodleServerError(
+                        f"the Moodle FTP server {params.host}:{params.port or ftplib.FTP_PORT} does not offer TLS "
+                        f"({' '.join(str(err).split())}); the connection's extra says tls, so the sync will not "
+                        "fall back to plain FTP"
+                    ) from err
+            if params.login:
+                client.login(params.login, params.password or "")
+            if isinstance(client, ftplib.FTP_TLS):
+                client.prot_p()
+            client.set_pasv(str(extra.get("passive", "true")).strip().lower() not in ("false", "0", "no", "off"))
+        return self.conn
+
+    def close_conn(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        try:
+            conn.quit()
+        except FTP_ERRORS:
+            conn.close()  # the server is gone or broken: just drop the socket
+
+
+def tls_context(extra: dict[str, Any], conn_id: str) -> ssl.SSLContext:
+    """Certificates verified, host names checked: the system store, or the extra ``ca_file``."""
+    ca_file = extra.get("ca_file")
+    if ca_file and not os.path.isfile(str(ca_file)):
+        raise MoodleServerError(
+            f"connection {conn_id!r}: extra 'ca_file' {ca_file!r} is not a file on this machine; give the "
+            "absolute path of the PEM file of the CA that signed the Moodle server's certificate"
+        )
+    return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
 
 
 def explain(err: BaseException, timeout: float) -> str:
@@ -62,10 +132,19 @@ def explain(err: BaseException, timeout: float) -> str:
         return f"did not answer within {timeout:g} s"
     if isinstance(err, ConnectionRefusedError):
         return f"refused the connection: is it running, and is the port right? ({said or 'connection refused'})"
+    if isinstance(err, ssl.SSLCertVerificationError):
+        why = err.verify_message or said
+        if "mismatch" in why.lower():
+            return (f"presented a TLS certificate for another host name ({why}): connect to the name the "
+                    "certificate was issued for, or have the host's certificate reissued")
+        return (f"presented a TLS certificate that is not trusted here ({why}): put the PEM file of the CA that "
+                "signed it in the moodle_ftp connection's extra ca_file (or in the system's trust store)")
     if isinstance(err, ssl.SSLError):
-        return f"TLS failed: is the server's certificate trusted here? ({said})"
-    if isinstance(err, ftplib.error_perm) and said.startswith("530"):
+        return f"TLS failed ({said}): check that the server offers explicit FTPS (AUTH TLS) on this port"
+    if isinstance(err, ftplib.Error) and said.startswith("530"):
         return f"refused the login: check the moodle_ftp connection's login and password ({said})"
+    if isinstance(err, ftplib.Error) and "tls" in said.lower() and ("required" in said.lower()):
+        return f"requires TLS ({said}): set the moodle_ftp connection's extra to {{\"tls\": true}}"
     if isinstance(err, (EOFError, ConnectionResetError)):
         return f"closed the connection{f' ({said})' if said else ''}"
     return f"answered with an error: {said}" if said else "failed without saying why"
@@ -112,15 +191,16 @@ def _mlst_facts(reply: str) -> dict[str, str] | None:
     return None
 
 
-class MoodleFtp:
-    """One FTP session to the Moodle server; use it as a context manager.
+class MoodleFtp(MoodleServer):
+    """One FTP or FTPS session to the Moodle server; use it as a context manager.
 
     :param conn_id: Airflow connection id, ``moodle_ftp`` by default.
     """
 
     def __init__(self, conn_id: str = "moodle_ftp") -> None:
-        self.conn_id = conn_id
-        self.hook: FTPHook | None = None
+        super().__init__(conn_id)
+        self.hook: MoodleFtpHook | None = None
+        self.timeout = float(DEFAULT_TIMEOUT_SECONDS)
         self._forget_features()
 
     def _forget_features(self) -> None:
@@ -132,38 +212,33 @@ class MoodleFtp:
 
     def __enter__(self) -> MoodleFtp:
         self._forget_features()
-        conn = FTPHook.get_connection(self.conn_id)
-        extra = conn.extra_dejson
+        conn = MoodleFtpHook.get_connection(self.conn_id)
         self.where = f"{conn.host}:{conn.port or ftplib.FTP_PORT}"
-        tls = str(extra.get("tls", "false")).lower() in ("1", "true", "yes")
-        # The provider's client waits for ever; a stalled server should fail the try (and be
-        # retried), not hold the DAG's only run slot until the task's execution timeout.
-        self.timeout = float(extra.get("timeout", DEFAULT_TIMEOUT_SECONDS))
-        self.hook = (FTPSHook if tls else FTPHook)(ftp_conn_id=self.conn_id)
+        self.timeout = timeout_of(conn.extra_dejson, self.conn_id)
+        self.hook = MoodleFtpHook(ftp_conn_id=self.conn_id)
         try:
-            self.ftp.timeout = self.timeout  # ftplib uses it for each data connection
-            if self.ftp.sock is not None:
-                self.ftp.sock.settimeout(self.timeout)  # and this is the control connection
             self.ftp.voidcmd("TYPE I")  # binary transfers; also lets SIZE work after a listing
         except FTP_ERRORS as err:
             self._close()
+            if isinstance(err, MoodleServerError):
+                raise
             raise self._explained(err) from err
         return self
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self._close()
-        if isinstance(exc, FTP_ERRORS) and not isinstance(exc, MoodleFtpError):
+        if isinstance(exc, FTP_ERRORS) and not isinstance(exc, MoodleServerError):
             raise self._explained(exc) from exc
 
-    def _explained(self, err: BaseException) -> MoodleFtpError:
-        return MoodleFtpError(f"the Moodle FTP server {self.where} {explain(err, self.timeout)}")
+    def _explained(self, err: BaseException) -> MoodleServerError:
+        return MoodleServerError(f"the Moodle FTP server {self.where} {explain(err, self.timeout)}")
 
     def _close(self) -> None:
         if self.hook is not None:
             try:
                 self.hook.close_conn()
-            except Exception:  # noqa: BLE001 - best effort: the session may never have opened
-                pass  # and the task's own error matters more
+            except Exception:  # noqa: BLE001 - best effort: the task's own error matters more
+                pass
             self.hook = None
 
     @property
@@ -171,24 +246,15 @@ class MoodleFtp:
         assert self.hook is not None, "use MoodleFtp as a context manager"
         return self.hook.get_conn()
 
-    def ensure_folder(self, folder: str) -> None:
-        """Create ``folder`` and its parents when missing."""
-        path = ""
-        for part in [p for p in folder.split("/") if p]:
-            path += "/" + part
-            try:
-                self.hook.create_directory(path)
-            except ftplib.error_perm as err:  # 550: exists already (or not allowed: next call says)
-                if not _is_missing(err):
-                    raise
+    def make_folder(self, path: str) -> None:
+        try:
+            self.hook.create_directory(path)
+        except ftplib.error_perm as err:  # 550: exists already (or not allowed: the next call says)
+            if not _is_missing(err) and "exist" not in str(err).lower():
+                raise
 
     def names(self, folder: str) -> set[str]:
-        """File and folder names in ``folder`` (empty when the folder is missing)."""
         return set(self._nlst(folder))
-
-    def list_files(self, folder: str, suffix: str) -> list[str]:
-        """Names of the files in ``folder`` ending with ``suffix`` (case-insensitive), sorted."""
-        return [e.name for e in self.entries(folder) if e.kind == "file" and e.name.lower().endswith(suffix.lower())]
 
     def entries(self, folder: str) -> list[Entry]:
         """What ``folder`` holds, sorted by name; empty when the folder is missing.
@@ -337,37 +403,8 @@ class MoodleFtp:
     def write(self, path: str, data: bytes) -> None:
         self.hook.store_file(path, io.BytesIO(data))
 
-    def upload_atomic(self, folder: str, name: str, data: bytes) -> str:
-        """Write ``data`` to ``folder/name`` so a reader never sees it half-written.
-
-        The bytes go to ``name + ".part"`` first and are renamed when complete. Uploading the same
-        name again (a re-run of the same DAG run) replaces the earlier copy.
-
-        :return: the remote path.
-        """
-        self.ensure_folder(folder)
-        final = posixpath.join(folder, name)
-        partial = final + PARTIAL_SUFFIX
-        self.write(partial, data)
-        if name in self.names(folder):
-            self.hook.delete_file(final)
-        self.hook.rename(partial, final)
-        return final
-
-    def free_name(self, folder: str, name: str) -> str:
-        """``name``, or ``stem-2.ext``, ``stem-3.ext``... whichever is not taken in ``folder``."""
-        taken = self.names(folder)
-        stem, ext = posixpath.splitext(name)
-        candidate, n = name, 1
-        while candidate in taken:
-            n += 1
-            candidate = f"{stem}-{n}{ext}"
-        return candidate
-
-    def reserve(self, folder: str, name: str) -> str:
-        """The path ``name`` would take in ``folder`` (created if missing) without overwriting."""
-        self.ensure_folder(folder)
-        return posixpath.join(folder, self.free_name(folder, name))
-
     def rename(self, source: str, target: str) -> None:
         self.hook.rename(source, target)
+
+    def delete(self, path: str) -> None:
+        self.hook.delete_file(path)

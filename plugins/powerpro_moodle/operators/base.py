@@ -16,7 +16,7 @@ from powerpro_moodle.sync_log import SUMMARY_KEY
 
 if TYPE_CHECKING:
     from powerpro_moodle.db import PowerProDb
-    from powerpro_moodle.ftp import MoodleFtp
+    from powerpro_moodle.moodle_server import MoodleServer
 
 
 def as_bool(name: str, value: Any) -> bool:
@@ -35,7 +35,7 @@ class PowerProMoodleOperator(BaseOperator):
     as the task's XCom, which the sync log callback writes to ``ELearningSyncLog``.
 
     :param powerpro_conn_id: the PowerPro database connection (``mssql``, or ``sqlite`` for the demo).
-    :param moodle_conn_id: the Moodle FTP connection.
+    :param moodle_conn_id: the Moodle file server connection (``ftp``, FTPS, or ``sftp``).
     """
 
     direction: str = ""
@@ -54,10 +54,11 @@ class PowerProMoodleOperator(BaseOperator):
 
         return PowerProDb(self.powerpro_conn_id)
 
-    def ftp(self) -> MoodleFtp:
-        from powerpro_moodle.ftp import MoodleFtp
+    def ftp(self) -> MoodleServer:
+        """A session with the Moodle file server (FTP, FTPS or SFTP, by the connection's type)."""
+        from powerpro_moodle.moodle_server import open_moodle_server
 
-        return MoodleFtp(self.moodle_conn_id)
+        return open_moodle_server(self.moodle_conn_id)
 
     def settings(self) -> Settings:
         try:
