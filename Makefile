@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test lint bench lock clean
+.PHONY: setup demo airflow test lint bench lock clean
 
 setup: $(VENV)/.installed
 
@@ -15,6 +15,9 @@ $(VENV)/.installed: requirements.lock
 
 demo: setup  ## build a sample PowerPro, start a local FTP server, run both DAGs, show what happened
 	$(BIN)/python scripts/demo.py
+
+airflow: setup  ## Airflow locally on the demo stack (for trying the package, not for production); Ctrl-C stops it
+	$(BIN)/python scripts/airflow_local.py
 
 test: setup  ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
@@ -29,4 +32,4 @@ lock:  ## re-pin requirements.lock after changing requirements*.txt (needs uv: p
 	uv pip compile requirements-dev.txt -p 3.11 -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .demo .bench
+	rm -rf $(VENV) .demo .bench .airflow-local
