@@ -22,6 +22,8 @@ import logging  # noqa: E402
 import pytest  # noqa: E402
 
 pytest.register_assert_rewrite("real_servers")
+from ftp_server import start_in_thread  # noqa: E402
+from powerpro_sample import PowerPro, conn_json, create_reference_db  # noqa: E402
 from real_servers import (  # noqa: E402, F401 - fixtures for the tests
     KINDS,
     proftpd_server,
@@ -31,8 +33,6 @@ from real_servers import (  # noqa: E402, F401 - fixtures for the tests
     sftp_server,
     skip_reason,
 )
-from ftp_server import start_in_thread  # noqa: E402
-from powerpro_sample import PowerPro, conn_json, create_reference_db  # noqa: E402
 
 FTP_USER, FTP_PASSWORD = "moodle", "ftp-Secr3t-pw"
 

@@ -12,7 +12,8 @@ from urllib.parse import quote
 
 import pytest
 from test_provisioning_dag import read_users_file, school  # noqa: F401 - the fixture
-from test_resulting_dag import COMPLETIONS, DAG_ID as RESULTING, college, import_rows, outcome, read_csv  # noqa: F401
+from test_resulting_dag import COMPLETIONS, college, import_rows, outcome, read_csv  # noqa: F401
+from test_resulting_dag import DAG_ID as RESULTING
 
 pytestmark = pytest.mark.dagrun
 PROVISIONING = "powerpro_moodle_provisioning"
