@@ -10,7 +10,6 @@ Two kinds of configuration, read at two different times:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from datetime import timedelta
@@ -18,9 +17,9 @@ from typing import Any
 
 from croniter import croniter
 
-from powerpro_moodle.formats.settings import Settings, SettingsError, parse_settings
+from powerpro_moodle.rto_settings import SETTINGS_VARIABLE, load_settings  # noqa: F401 - the run-time half
+from powerpro_moodle.sync_log import sync_log_callbacks
 
-SETTINGS_VARIABLE = "powerpro_moodle_settings"
 POWERPRO_CONN_ID = "powerpro_db"
 MOODLE_CONN_ID = "moodle_ftp"
 
@@ -54,8 +53,6 @@ def _env_whole_number(name: str, default: int, low: int, high: int, unit: str) -
 def default_args(direction: str) -> dict[str, Any]:
     """``default_args`` for every task: retries with exponential back-off, and the sync log
     callback on success, failure, retry and skip."""
-    from powerpro_moodle.sync_log import sync_log_callbacks
-
     delay = _env_whole_number("POWERPRO_MOODLE_RETRY_DELAY", 300, 0, 86400, "seconds")
     return {
         "owner": "powerpro-moodle",
@@ -93,20 +90,3 @@ def schedule(direction: str) -> str | None:
         f"a preset ({', '.join(SCHEDULE_PRESETS)}) or 'none', got {value!r}"
     )
 
-
-def load_settings() -> Settings:
-    """The RTO settings, validated. Raises :class:`SettingsError` naming the bad key."""
-    from airflow.sdk import Variable
-
-    raw = Variable.get(SETTINGS_VARIABLE, default=None)
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return Settings()
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError as err:
-            raise SettingsError(f"Variable {SETTINGS_VARIABLE} is not valid JSON: {err}") from None
-    try:
-        return parse_settings(raw)
-    except SettingsError as err:
-        raise SettingsError(f"Variable {SETTINGS_VARIABLE}: {err}") from None

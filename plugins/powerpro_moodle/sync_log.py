@@ -20,6 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from powerpro_moodle.formats.settings import Settings
+from powerpro_moodle.rto_settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -93,22 +94,16 @@ def _now_local(context: dict[str, Any]) -> datetime:
     # PowerPro shows times to staff in the RTO's zone; the settings may be the very thing that
     # failed, so fall back to the default zone rather than lose the row.
     try:
-        from powerpro_moodle.config import load_settings
-
         tz = load_settings().tz
     except Exception:
         tz = ZoneInfo(Settings().timezone)
     return datetime.now(tz).replace(tzinfo=None, microsecond=0)
 
 
-def _summary(ti: Any, status: str) -> dict[str, Any]:
-    # A failed task has no return value; asking for it first would only log a "not found".
-    keys = ("return_value", SUMMARY_KEY) if status == "success" else (SUMMARY_KEY,)
-    for key in keys:
-        value = ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index, key=key)
-        if isinstance(value, dict):
-            return value
-    return {}
+def _summary(ti: Any) -> dict[str, Any]:
+    """The summary the operator handed over (:data:`SUMMARY_KEY`), on success and on failure alike."""
+    value = ti.xcom_pull(task_ids=ti.task_id, map_indexes=ti.map_index, key=SUMMARY_KEY)
+    return value if isinstance(value, dict) else {}
 
 
 def _error_chain(error: BaseException) -> str:
@@ -149,7 +144,7 @@ def _message(summary: dict[str, Any], status: str, error: BaseException | None, 
 def build_row(context: dict[str, Any], *, direction: str, status: str) -> dict[str, Any]:
     """The ``ELearningSyncLog`` row for the task instance in ``context``."""
     ti = context["ti"]
-    summary = _summary(ti, status) if status in ("success", "failed", "up_for_retry") else {}
+    summary = _summary(ti) if status in ("success", "failed", "up_for_retry") else {}
     secrets = _secrets(context)
 
     details: dict[str, Any] = {

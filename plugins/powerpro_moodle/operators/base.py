@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from powerpro_moodle.config import MOODLE_CONN_ID, POWERPRO_CONN_ID, load_settings
+from powerpro_moodle.config import MOODLE_CONN_ID, POWERPRO_CONN_ID
 from powerpro_moodle.formats.settings import Settings, SettingsError
 from powerpro_moodle.formats.summary import TaskSummary, log_lines
+from powerpro_moodle.rto_settings import load_settings
 from powerpro_moodle.sync_log import SUMMARY_KEY
 
 if TYPE_CHECKING:
@@ -79,7 +80,9 @@ class PowerProMoodleOperator(BaseOperator):
         for line in log_lines(summary.anomalies):
             self.log.warning("%s", line)
         self.log.info("%s", summary.message)
-        return summary.to_xcom()
+        out = summary.to_xcom()
+        context["ti"].xcom_push(key=SUMMARY_KEY, value=out)  # the one place the sync log reads it
+        return out
 
     def fail(self, context: Any, summary: TaskSummary) -> NoReturn:
         """Fail this task without retry; the sync log shows ``summary`` and its message as they are."""

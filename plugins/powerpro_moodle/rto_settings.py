@@ -1,0 +1,27 @@
+"""The RTO settings at run time: the Airflow Variable ``powerpro_moodle_settings`` (JSON), read
+and validated when a task runs (never when a DAG file is parsed). The schema and its defaults are
+:mod:`powerpro_moodle.formats.settings`."""
+
+from __future__ import annotations
+
+import json
+
+from powerpro_moodle.formats.settings import Settings, SettingsError, parse_settings
+
+SETTINGS_VARIABLE = "powerpro_moodle_settings"
+def load_settings() -> Settings:
+    """The RTO settings, validated. Raises :class:`SettingsError` naming the bad key."""
+    from airflow.sdk import Variable
+
+    raw = Variable.get(SETTINGS_VARIABLE, default=None)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return Settings()
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise SettingsError(f"Variable {SETTINGS_VARIABLE} is not valid JSON: {err}") from None
+    try:
+        return parse_settings(raw)
+    except SettingsError as err:
+        raise SettingsError(f"Variable {SETTINGS_VARIABLE}: {err}") from None
