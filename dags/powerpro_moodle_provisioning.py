@@ -10,9 +10,16 @@ Puts the students whose enrolments are flagged for Moodle into the right Moodle 
    (`powerpro_users_<UTC time>.csv`) to the Moodle FTP users folder. Only new or changed
    students are sent; courses without a usable cohort and students without an email or with a
    clashing username are reported in the **E-Learning Sync Log**, not exported.
+   A student the sync sent before who keeps no Moodle access (withdrawn, cancelled, deferred,
+   a flag cleared, completed more than `keep_access_days` ago) is sent once with
+   `suspended=1`; one who gets access back is reactivated. A run that would suspend more than
+   `hold_suspension_percent` % of the active students **and** more than
+   `hold_suspension_minimum` students is **held** (fails, sends nothing) until it is
+   triggered with `approve_mass_suspension`.
 
-**Trigger with config:** `dry_run` computes and logs without uploading or recording;
-`full_resync` sends every student again. Re-running any task is safe.
+**Trigger with config:** `dry_run` previews who would be created, changed, suspended and
+reactivated, without uploading or recording; `full_resync` sends every student again;
+`approve_mass_suspension` lets a held run go ahead. Re-running any task is safe.
 """
 
 from __future__ import annotations
@@ -35,6 +42,13 @@ with DAG(
     params={
         "dry_run": Param(False, type="boolean", description="Compute and log everything; upload and record nothing."),
         "full_resync": Param(False, type="boolean", description="Send every provisioned student, changed or not."),
+        "approve_mass_suspension": Param(
+            False,
+            type="boolean",
+            description="Let a run that the mass-suspension hold stopped go ahead: it suspends more students "
+            "than hold_suspension_percent and hold_suspension_minimum allow. Check the held run's sync log "
+            "Details (or a dry run) first.",
+        ),
     },
     tags=["powerpro", "moodle", "provisioning"],
     doc_md=__doc__,
@@ -46,5 +60,6 @@ with DAG(
         task_id="export_users",
         dry_run="{{ params.dry_run }}",
         full_resync="{{ params.full_resync }}",
+        approve_mass_suspension="{{ params.approve_mass_suspension }}",
     )
     ensure_sync_tables >> export_users

@@ -13,7 +13,7 @@ timed run. The figures are printed as a table and written to ``.bench/results.js
    users_csv, against csv.writer writing the same rows from tuples.
 2. Completions: parse_completion_file on a 100k-row file, against csv.reader over the same
    decoded text; plan_outcomes over it, against the same floor; errors_csv.
-3. The embedded engine (SQLite, reference schema): select_provisionable_enrolments against a
+3. The embedded engine (SQLite, reference schema): select_export_enrolments against a
    plain ``SELECT * FROM Enrolment``; staging + the set-based apply of 20k outcomes against an
    executemany UPDATE by primary key.
 
@@ -603,7 +603,7 @@ def fill_db(path: Path, sample: Sample) -> int:
                 )
             ]
             conn.executemany("INSERT INTO EnrolmentUnit VALUES (?, ?, ?, ?, ?, ?, ?)", eu)
-            for table in ("MoodleSyncOutcomeStage", "MoodleSyncCompletionStage"):
+            for table in ("MoodleSyncOutcomeStage", "MoodleSyncCompletionStage", "MoodleSyncExportState"):
                 for statement in load_statements(f"create_table_{table}", "sqlite"):
                     conn.execute(statement)
         conn.execute("ANALYZE")
@@ -617,10 +617,11 @@ class DbCalls:
 
     def __init__(self, path: Path, outcome_ids: list[int]) -> None:
         self.engine = create_engine(f"sqlite:///{path}")
-        (sql,) = load_statements("select_provisionable_enrolments", "sqlite", frozenset({"ProvisionedStatuses"}))
+        # A first export: the state is empty, so the query returns the provisionable enrolments.
+        (sql,) = load_statements("select_export_enrolments", "sqlite", frozenset({"AccessStatuses"}))
         self.query_sql = sql
-        self.query = text(sql).bindparams(bindparam("ProvisionedStatuses", expanding=True))
-        self.params = {"ProvisionedStatuses": ["ACTIVE"]}
+        self.query = text(sql).bindparams(bindparam("AccessStatuses", expanding=True))
+        self.params = {"AccessStatuses": ["ACTIVE"]}
         self.floor_query = text("SELECT * FROM Enrolment")
 
         batch = "b" * 32
@@ -681,7 +682,7 @@ class DbCalls:
         return self._rolled_back(self._by_key)
 
     def explain(self, sql: str) -> list[str]:
-        sql = sql.replace(":ProvisionedStatuses", "('ACTIVE')").replace(":BatchId", "'x'")
+        sql = sql.replace(":AccessStatuses", "('ACTIVE')").replace(":BatchId", "'x'")
         with self.engine.connect() as conn:
             return [r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql.replace(":ModifiedAt", "NULL"))]
 
@@ -708,13 +709,13 @@ def bench_database(sample: Sample, rnd: random.Random, path: Path, n_eu: int) ->
     settle()
     out = []
 
-    step("database: select_provisionable_enrolments")
+    step("database: select_export_enrolments")
     floor_label = f"SELECT * FROM Enrolment fetchall ({n_enrolments:,} rows)"
     timing = best_of(db.select_floor, db.select_fetchall, db.select_records)
     f, runs = timing.floor_ms, timing.rounds
     (t, t_records), (cpu, cpu_records) = timing.times_ms, timing.cpu_ratios
     PEAK_JOBS["db_select"] = db_peak_job(path, ids, "select_fetchall")
-    out.append(Result("select_provisionable_enrolments", f"{got:,} of {n_enrolments:,} enr", t, f, floor_label, runs,
+    out.append(Result("select_export_enrolments", f"{got:,} of {n_enrolments:,} enr", t, f, floor_label, runs,
                       cpu, "db_select", extra={"rows_per_s": round(got / (t / 1000)),
                                                "query_plan": db.explain(db.query_sql)}))
     PEAK_JOBS["db_records"] = db_peak_job(path, ids, "select_records")
@@ -810,11 +811,21 @@ def print_table(results: list[Result], info: dict[str, Any]) -> None:
     )
 
 
-def main() -> None:
-    started = time.perf_counter()
+#: What ``make bench`` runs; ``BENCH_PARTS`` (comma-separated) picks some.
+PARTS = ("pieces", "resulting", "provisioning", "parse")
+
+
+def parts_from_env() -> set[str]:
+    raw = os.environ.get("BENCH_PARTS", "").strip()
+    parts = {p.strip() for p in raw.split(",") if p.strip()} if raw else set(PARTS)
+    unknown = parts - set(PARTS)
+    if unknown:
+        raise SystemExit(f"BENCH_PARTS: unknown part(s) {', '.join(sorted(unknown))}; choose from {', '.join(PARTS)}")
+    return parts
+
+
+def bench_pieces(info: dict[str, Any]) -> list[Result]:
     rnd = random.Random(SEED)
-    info = machine()
-    info["load_before"] = load()
     step(f"building {STUDENTS:,} students, {ENROLMENTS:,} provisionable enrolments")
     sample = build_sample(rnd)
     results: list[Result] = []
@@ -829,12 +840,31 @@ def main() -> None:
         results += bench_database(sample, rnd, path, n_eu)
         step("peak memory: the database runs")
         Peaks(results).finish()
+    return results
+
+
+def main() -> None:
+    started = time.perf_counter()
+    parts = parts_from_env()
+    info = machine()
+    info["load_before"] = load()
+    info["parts"] = sorted(parts)
+    results = bench_pieces(info) if "pieces" in parts else []
+    import bench_dags
+
+    dags = bench_dags.run_parts(parts)
     info["total_s"] = time.perf_counter() - started
     info["load_after"] = load()
-    print_table(results, info)
+    if results:
+        print_table(results, info)
+    if dags:
+        print()
+        bench_dags.print_dags(dags)
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(os.environ.get("BENCH_OUT") or RESULTS.parent)
+    out.mkdir(parents=True, exist_ok=True)
     report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {k: round(v, 2) if isinstance(v, float) else v for k, v in info.items()},
         "sizes": {"students": STUDENTS, "provisionable_enrolments": ENROLMENTS, "other_enrolments": OTHER_ENROLMENTS,
                   "completion_rows": COMPLETION_ROWS, "outcome_writes": OUTCOME_WRITES},
@@ -845,9 +875,14 @@ def main() -> None:
              "peak_mib": None if r.peak_mib is None else round(r.peak_mib, 2), **r.extra}
             for r in results
         ],
+        "dags": dags,
     }
-    RESULTS.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"written: {RESULTS.relative_to(ROOT)}")
+    text_out = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+    latest = out / RESULTS.name
+    dated = out / f"results-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    latest.write_text(text_out, encoding="utf-8")
+    dated.write_text(text_out, encoding="utf-8")
+    print(f"written: {latest} and {dated.name}")
 
 
 if __name__ == "__main__":

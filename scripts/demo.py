@@ -8,7 +8,10 @@
 4. plays Moodle: turns the users file into a completions file and drops it in ``/from_moodle``;
 5. runs ``powerpro_moodle_resulting`` and prints the outcomes written and the sync log;
 6. delivers the same completions file again and shows that nothing is applied twice;
-7. stops the FTP server. Running it again starts from scratch.
+7. the student lifecycle: a withdrawal is suspended, the student enrolled again is
+   reactivated, and a mass change (a course's flag cleared) is held, then approved with
+   ``approve_mass_suspension``;
+8. stops the FTP server. Running it again starts from scratch.
 """
 
 from __future__ import annotations
@@ -68,16 +71,18 @@ def airflow_env(db_path: Path, ftp_port: int, ftp_password: str) -> dict[str, st
     }
 
 
-def airflow(env: dict[str, str], *args: str, log_name: str) -> None:
+def airflow(env: dict[str, str], *args: str, log_name: str, expect_failure: bool = False) -> None:
     log = DEMO / "logs" / log_name
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with log.open("w") as out:
         code = subprocess.call([str(BIN / "airflow"), *args], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-    if code != 0:
+    if (code != 0) != expect_failure:
         print(log.read_text()[-6000:])
-        raise SystemExit(f"`airflow {' '.join(args)}` failed (exit {code}); full log: {log}")
-    print(f"(airflow {' '.join(args[:3])}: ok in {time.monotonic() - started:.0f}s, log {log.relative_to(ROOT)})")
+        outcome = f"failed (exit {code})" if code else "succeeded where it should have failed"
+        raise SystemExit(f"`airflow {' '.join(args)}` {outcome}; full log: {log}")
+    result = "failed, as expected" if expect_failure else "ok"
+    print(f"(airflow {' '.join(args[:3])}: {result} in {time.monotonic() - started:.0f}s, log {log.relative_to(ROOT)})")
 
 
 def print_sync_log(db_path: Path, dag_id: str) -> None:
@@ -152,6 +157,7 @@ def main() -> None:
         print(f"Latest export_users row: {latest_message(db_path, 'export_users')}")
 
         resulting_demo(env, db_path, ftp_root, users)
+        lifecycle_demo(env, db_path, ftp_root)
     finally:
         ftp.terminate()
         ftp.wait(timeout=10)
@@ -184,6 +190,62 @@ def resulting_demo(env: dict[str, str], db_path: Path, ftp_root: Path, users: li
     (ftp_root / "from_moodle" / processed.name).write_bytes(processed.read_bytes())
     airflow(env, "dags", "test", "powerpro_moodle_resulting", log_name="resulting_2.log")
     print(f"Latest import_completion_file row: {latest_message(db_path, 'import_completion_file')}")
+
+
+def change_powerpro(db_path: Path, statement: str, *params: object) -> int:
+    """What PowerPro staff do in PowerPro; returns the rows changed."""
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute(statement, params).rowcount
+
+
+def provision(env: dict[str, str], db_path: Path, ftp_root: Path, log_name: str, conf: str | None = None,
+              expect_failure: bool = False, rows: int = 4) -> None:
+    """One provisioning run; prints the users file it uploaded (if any) and its sync log row."""
+    time.sleep(1)  # file names carry the run's time to the second
+    before = set((ftp_root / "to_moodle").glob("*.csv"))
+    args = ["dags", "test", "powerpro_moodle_provisioning", *(["-c", conf] if conf else [])]
+    airflow(env, *args, log_name=log_name, expect_failure=expect_failure)
+    for path in sorted(set((ftp_root / "to_moodle").glob("*.csv")) - before):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        print(f"Uploaded /to_moodle/{path.name}: {len(lines) - 1} students. First rows:")
+        for line in lines[: rows + 1]:
+            print("    " + line)
+    with sqlite3.connect(db_path) as conn:
+        status, message, details = conn.execute(
+            "SELECT Status, Message, Details FROM ELearningSyncLog WHERE TaskId = 'export_users' "
+            "ORDER BY SyncLogID DESC LIMIT 1").fetchone()
+    print(f"export_users {status.upper()}: {message}")
+    for change in json.loads(details or "{}").get("changes", [])[:3]:
+        print(f"      - {change['kind']}: {change['student']} {change.get('reason') or change.get('fields') or ''}")
+
+
+def lifecycle_demo(env: dict[str, str], db_path: Path, ftp_root: Path) -> None:
+    """Section 4b: suspension, reactivation, the mass-suspension hold and its approval."""
+    with sqlite3.connect(db_path) as conn:
+        # A learner the sync sent, with one enrolment only.
+        student_id, number = conn.execute(
+            "SELECT s.StudentID, s.StudentNumber FROM MoodleSyncExportState x JOIN Student s ON s.StudentID = x.StudentID "
+            "WHERE x.Suspended = 0 AND (SELECT COUNT(*) FROM Enrolment e WHERE e.StudentID = s.StudentID) = 1 "
+            "ORDER BY s.StudentNumber LIMIT 1").fetchone()
+
+    say(f"7. Lifecycle: {number} withdraws in PowerPro, and is suspended in Moodle (once)")
+    change_powerpro(db_path, "UPDATE Enrolment SET Status = 'Withdrawn' WHERE StudentID = ?", student_id)
+    provision(env, db_path, ftp_root, "provisioning_withdrawal.log")
+
+    say(f"7b. {number} is enrolled again: reactivated")
+    change_powerpro(db_path, "UPDATE Enrolment SET Status = 'Active' WHERE StudentID = ?", student_id)
+    provision(env, db_path, ftp_root, "provisioning_reactivation.log")
+
+    say("7c. Someone clears HLTAID011's \"provision to Moodle\" flag: the mass-suspension hold stops the run")
+    change_powerpro(db_path, "UPDATE Course SET MoodleProvision = 0 WHERE CourseCode = 'HLTAID011'")
+    provision(env, db_path, ftp_root, "provisioning_held.log", expect_failure=True)
+    print(f"Files in /to_moodle: {len(list((ftp_root / 'to_moodle').glob('*.csv')))} (nothing uploaded)")
+
+    say("7d. The change was intended: approved with approve_mass_suspension")
+    provision(env, db_path, ftp_root, "provisioning_approved.log", conf='{"approve_mass_suspension": true}', rows=3)
+    with sqlite3.connect(db_path) as conn:
+        (suspended,) = conn.execute("SELECT COUNT(*) FROM MoodleSyncExportState WHERE Suspended = 1").fetchone()
+    print(f"MoodleSyncExportState: {suspended} students suspended")
 
 
 if __name__ == "__main__":

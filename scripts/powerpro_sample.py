@@ -64,10 +64,12 @@ class PowerPro:
             PreferredName=preferred, Email=email,
         )
 
-    def course(self, code: str, cohort: str | None, provision: bool = True, name: str | None = None) -> int:
+    def course(self, code: str, cohort: str | None, provision: bool = True, name: str | None = None,
+               end_date: str | None = "2026-12-11") -> int:
+        """A course; ``end_date`` (``YYYY-MM-DD`` or None for none) starts the keep-access window."""
         return self._insert(
             "Course", "CourseID", CourseID=None, CourseCode=code, CourseName=name or f"Course {code}",
-            StartDate="2026-02-02", EndDate="2026-12-11", MoodleProvision=int(provision), MoodleCohort=cohort,
+            StartDate="2026-02-02", EndDate=end_date, MoodleProvision=int(provision), MoodleCohort=cohort,
         )
 
     def enrol(self, student_id: int, course_id: int, status: str = "Active", provision: bool = True, enrolment_id: int | None = None) -> int:

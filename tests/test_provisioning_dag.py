@@ -101,7 +101,7 @@ def test_second_run_sends_only_what_changed(school, ftp_server, run_dag):
         ("s1002", "bo.nguyen@example.edu.au")]
     log = export_row(school, dr.run_id)
     assert (log["RowsWritten"], log["RowsSkipped"]) == (1, 1)
-    assert "(0 new, 1 changed)" in log["Message"]
+    assert "(0 new, 1 changed, 0 suspended, 0 reactivated)" in log["Message"]
 
 
 def test_full_resync_sends_everyone(school, ftp_server, run_dag):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -134,3 +135,38 @@ def test_settings_can_be_built_directly_and_are_frozen():
         s.timezone = "UTC"
     with pytest.raises(ValueError, match="must be an absolute FTP folder"):
         Settings(users_folder="to_moodle")
+
+
+def test_the_lifecycle_settings_have_their_documented_defaults():
+    s = parse_settings({})
+    assert s.keep_access_statuses == ("Completed",)
+    assert (s.keep_access_days, s.hold_suspension_percent, s.hold_suspension_minimum, s.allow_renames) == (
+        30, 10, 20, False)
+    s = parse_settings({"keep_access_statuses": [], "hold_suspension_percent": 2.5, "allow_renames": True})
+    assert (s.keep_access_statuses, s.hold_suspension_percent, s.allow_renames) == ((), 2.5, True)
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        pytest.param({"keep_access_statuses": "Completed"}, "'keep_access_statuses' must be a list of enrolment statuses",
+                     id="keep statuses not a list"),
+        pytest.param({"keep_access_statuses": ["Completed", ""]}, "'keep_access_statuses' must be a list",
+                     id="a blank keep status"),
+        pytest.param({"keep_access_days": "30"}, "'keep_access_days' must be a whole number of days from 0 to 3650",
+                     id="days as text"),
+        pytest.param({"keep_access_days": -1}, "'keep_access_days' must be a whole number", id="negative days"),
+        pytest.param({"keep_access_days": True}, "'keep_access_days' must be a whole number", id="days as true"),
+        pytest.param({"hold_suspension_percent": 101}, "'hold_suspension_percent' must be a percentage from 0 to 100",
+                     id="percent over 100"),
+        pytest.param({"hold_suspension_percent": "10%"}, "'hold_suspension_percent' must be a percentage",
+                     id="percent as text"),
+        pytest.param({"hold_suspension_minimum": 2.5}, "'hold_suspension_minimum' must be a whole number of students",
+                     id="minimum not whole"),
+        pytest.param({"allow_renames": "yes"}, "'allow_renames' must be true or false", id="renames as text"),
+        pytest.param({"allow_rename": True}, "unknown setting 'allow_rename'", id="typo in allow_renames"),
+    ],
+)
+def test_a_bad_lifecycle_setting_is_refused_naming_the_key(raw, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        parse_settings(raw)

@@ -5,6 +5,7 @@ and nothing the old release applied is applied again."""
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from pathlib import Path
 
@@ -93,3 +94,98 @@ def test_a_file_the_old_release_applied_is_not_applied_again_and_its_conflicts_a
     (restated,) = log["Details"]["anomalies"]
     assert restated["key"] == "row 2" and "already has outcome 51" in restated["reason"]
     assert log["Details"]["first_applied"]["run_id"] == "scheduled_old"
+
+
+# --------------------------------------------------------------------------- provisioning: MoodleSyncExportState
+
+PROVISIONING = "powerpro_moodle_provisioning"
+
+
+def fingerprint_0_1(username, first, last, alternate, email, number, auth, suspended, cohorts):
+    """Release 0.1's ``MoodleUser.fingerprint``, as it shipped."""
+    payload = json.dumps([username, first, last, alternate, email, number, auth, suspended, sorted(cohorts)],
+                         ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def sent_by_0_1(pp, number, username, first, last, alternate, email, cohorts):
+    pp.conn.execute(
+        "INSERT INTO MoodleSyncExportState (StudentNumber, Username, Fingerprint, Suspended, Cohorts, FileName, "
+        "ExportedAt) VALUES (?, ?, ?, 0, ?, 'powerpro_users_20260401T000000Z.csv', '2026-04-01 10:00:00')",
+        (number, username, fingerprint_0_1(username, first, last, alternate, email, number, "manual", 0, cohorts),
+         ",".join(cohorts)))
+    pp.conn.commit()
+
+
+@pytest.fixture
+def provisioned_by_0_1(powerpro):
+    """A site where release 0.1 sent S1 (one course) and S2 (two courses, a preferred name)."""
+    pp = powerpro
+    install_release_0_1(pp.path)
+    lead, aid = pp.course("BSB50420", "BSB50420-2026"), pp.course("HLTAID011", "HLTAID011-2026")
+    pp.enrol(pp.student("S1", "Ann", "Lee", "s1@example.edu.au"), lead)
+    s2 = pp.student("S2", "Bo", "Nguyễn", "bo@example.edu.au", preferred="Bob")
+    pp.enrol(s2, lead)
+    pp.enrol(s2, aid)
+    sent_by_0_1(pp, "S1", "s1", "Ann", "Lee", "", "s1@example.edu.au", ["BSB50420-2026"])
+    sent_by_0_1(pp, "S2", "s2", "Bo", "Nguyễn", "Bob", "bo@example.edu.au", ["HLTAID011-2026", "BSB50420-2026"])
+    return pp
+
+
+def test_the_export_state_is_migrated_in_place_and_nobody_is_sent_again(provisioned_by_0_1, ftp_server, run_dag):
+    pp = provisioned_by_0_1
+    dr = run_dag(PROVISIONING)
+    assert dr.state == "success"
+    (ensure,) = [r for r in pp.sync_log() if r["TaskId"] == "ensure_sync_tables"]
+    assert ensure["Message"] == "sync tables: " + "; ".join(
+        f"MoodleSyncExportState: added {c}" for c in ("AlternateName", "Auth", "Email", "FirstName", "LastName",
+                                                      "StudentID"))
+    assert ftp_server.files("/to_moodle") == [], "no resend after the upgrade"
+    (log,) = [r for r in pp.sync_log() if r["TaskId"] == "export_users"]
+    assert log["Message"] == "nothing to send, no file uploaded; 2 students unchanged"
+    assert pp.rows("SELECT StudentNumber, StudentID, Username, FirstName, LastName, AlternateName, Email, Auth, "
+                   "Suspended, FileName FROM MoodleSyncExportState ORDER BY StudentNumber") == [
+        {"StudentNumber": "S1", "StudentID": 1, "Username": "s1", "FirstName": "Ann", "LastName": "Lee",
+         "AlternateName": None, "Email": "s1@example.edu.au", "Auth": None, "Suspended": 0,
+         "FileName": "powerpro_users_20260401T000000Z.csv"},
+        {"StudentNumber": "S2", "StudentID": 2, "Username": "s2", "FirstName": "Bo", "LastName": "Nguyễn",
+         "AlternateName": "Bob", "Email": "bo@example.edu.au", "Auth": None, "Suspended": 0,
+         "FileName": "powerpro_users_20260401T000000Z.csv"}]
+    indexes = {r["name"] for r in pp.rows("SELECT name FROM pragma_index_list('MoodleSyncExportState')")}
+    assert "IX_MoodleSyncExportState_StudentID" in indexes
+
+    # The state now follows StudentID: a corrected StudentNumber is not a second account.
+    pp.conn.execute("UPDATE Student SET StudentNumber = 'S1-2026' WHERE StudentID = 1")
+    pp.conn.commit()
+    dr = run_dag(PROVISIONING)
+    assert ftp_server.files("/to_moodle") == []
+    (log,) = [r for r in pp.sync_log() if r["TaskId"] == "export_users" and r["RunId"] == dr.run_id]
+    assert [(a["key"], a["code"]) for a in log["Details"]["anomalies"]] == [("S1-2026", "student_number_changed")]
+    assert pp.rows("SELECT COUNT(*) AS n FROM MoodleSyncExportState") == [{"n": 2}]
+    (again,) = [r for r in pp.sync_log() if r["TaskId"] == "ensure_sync_tables" and r["RunId"] == dr.run_id]
+    assert again["Message"] == "sync tables present and up to date"
+
+
+def test_the_first_run_after_the_upgrade_suspends_who_release_0_1_left_active(provisioned_by_0_1, ftp_server,
+                                                                               run_dag):
+    """Release 0.1 never deprovisioned: its withdrawn learners are suspended once, under the
+    identity back-filled from PowerPro; an account no student holds any more is reported."""
+    pp = provisioned_by_0_1
+    pp.conn.execute("UPDATE Enrolment SET Status = 'Withdrawn' WHERE StudentID = 1")
+    pp.conn.commit()
+    sent_by_0_1(pp, "S9", "s9", "Gone", "Student", "", "s9@example.edu.au", ["BSB50420-2026"])
+    dr = run_dag(PROVISIONING)
+    assert dr.state == "success"
+    (name,) = ftp_server.files("/to_moodle")
+    data = ftp_server.path(f"/to_moodle/{name}").read_text(encoding="utf-8")
+    assert data.splitlines() == [
+        "username,firstname,lastname,alternatename,email,idnumber,auth,suspended,cohort1",
+        "s1,Ann,Lee,,s1@example.edu.au,S1,manual,1,"]
+    assert pp.rows("SELECT StudentNumber, StudentID, Suspended FROM MoodleSyncExportState ORDER BY 1") == [
+        {"StudentNumber": "S1", "StudentID": 1, "Suspended": 1},
+        {"StudentNumber": "S2", "StudentID": 2, "Suspended": 0},
+        {"StudentNumber": "S9", "StudentID": None, "Suspended": 0}]
+    (log,) = [r for r in pp.sync_log() if r["TaskId"] == "export_users"]
+    assert log["Message"].startswith("sent 1 student in")
+    assert [(a["key"], a["code"], a["level"]) for a in log["Details"]["anomalies"]] == [
+        ("S9", "identity_unknown", "warning")]

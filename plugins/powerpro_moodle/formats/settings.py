@@ -29,6 +29,10 @@ USERNAME_RULES: tuple[str, ...] = get_args(UsernameRule)
 
 #: Longest wait for a completion file to settle (a day): past that it is not an upload in progress.
 MAX_FILE_SETTLE_SECONDS = 86400
+#: Longest access window after a course's end (ten years): past that, "keep for ever" is meant.
+MAX_KEEP_ACCESS_DAYS = 3650
+#: Largest hold minimum: any more students than this is a whole RTO.
+MAX_HOLD_MINIMUM = 1_000_000
 
 
 class SettingsError(ValueError):
@@ -87,6 +91,16 @@ class Settings(BaseModel):
     file_settle_seconds: int = 60
     #: Completion times before this date, in the RTO's timezone, are rejected as ``bad_time``.
     earliest_completion_date: date = date(2000, 1, 1)
+    #: Enrolment statuses that keep Moodle access for ``keep_access_days`` after the course's
+    #: ``EndDate`` (SPEC section 4b); both flags must still be ticked.
+    keep_access_statuses: tuple[str, ...] = ("Completed",)
+    keep_access_days: int = 30
+    #: The mass-suspension hold: a run that would suspend more than this percent of the students
+    #: provisioned and not suspended, and more than ``hold_suspension_minimum`` students, is held.
+    hold_suspension_percent: float = 10
+    hold_suspension_minimum: int = 20
+    #: Rename the Moodle account (``oldusername``) when the username rule's source changes.
+    allow_renames: bool = False
 
     @property
     def tz(self) -> ZoneInfo:
@@ -112,6 +126,43 @@ class Settings(BaseModel):
         ):
             raise ValueError(f"must be a non-empty list of enrolment statuses, got {value!r}")
         return tuple(s.strip() for s in value)
+
+    @field_validator("keep_access_statuses", mode="before")
+    @classmethod
+    def _keep_statuses(cls, value: Any) -> tuple[str, ...]:
+        # Empty is allowed: no status keeps access once it is no longer provisioned.
+        if not isinstance(value, list | tuple) or not all(isinstance(s, str) and s.strip() for s in value):
+            raise ValueError(f"must be a list of enrolment statuses such as [\"Completed\"] (may be empty), got {value!r}")
+        return tuple(s.strip() for s in value)
+
+    @field_validator("keep_access_days", mode="before")
+    @classmethod
+    def _keep_days(cls, value: Any) -> int:
+        if type(value) is not int or not 0 <= value <= MAX_KEEP_ACCESS_DAYS:
+            raise ValueError(f"must be a whole number of days from 0 to {MAX_KEEP_ACCESS_DAYS}, got {value!r}")
+        return value
+
+    @field_validator("hold_suspension_percent", mode="before")
+    @classmethod
+    def _hold_percent(cls, value: Any) -> float:
+        # JSON true is a number to Python: refuse it, and text, NaN and infinities.
+        if type(value) not in (int, float) or not 0 <= value <= 100:
+            raise ValueError(f"must be a percentage from 0 to 100, such as 10, got {value!r}")
+        return value
+
+    @field_validator("hold_suspension_minimum", mode="before")
+    @classmethod
+    def _hold_minimum(cls, value: Any) -> int:
+        if type(value) is not int or not 0 <= value <= MAX_HOLD_MINIMUM:
+            raise ValueError(f"must be a whole number of students from 0 to {MAX_HOLD_MINIMUM}, got {value!r}")
+        return value
+
+    @field_validator("allow_renames", mode="before")
+    @classmethod
+    def _allow_renames(cls, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"must be true or false, got {value!r}")
+        return value
 
     @field_validator("moodle_auth", mode="before")
     @classmethod

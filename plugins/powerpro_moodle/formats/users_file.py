@@ -2,9 +2,13 @@
 
 SPEC section 4. Pure functions over small dataclasses:
 
-* :func:`plan_users_export` turns the provisionable enrolments and what was exported before
-  into the students to send, the unchanged ones and the anomalies (each with a reason);
+* :func:`build_users` turns the enrolments that give Moodle access into one :class:`MoodleUser`
+  per student, and reports the courses and students that cannot be exported (each with a reason);
+* :func:`check_usernames` refuses usernames shared in a run or owned by another student;
 * :func:`users_csv` writes the file Moodle's uploader accepts.
+
+Who is sent, and how (new, changed, suspended, reactivated, renamed) is the student lifecycle's
+decision: :mod:`powerpro_moodle.formats.lifecycle` (SPEC section 4b).
 """
 
 from __future__ import annotations
@@ -16,14 +20,23 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from datetime import date
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from powerpro_moodle.formats.summary import REJECTED, WARNING, Anomaly, count_codes, plural
+from powerpro_moodle.formats.summary import WARNING, Anomaly
 from powerpro_moodle.formats.text_safety import looks_like_formula, neutralise
 
-#: Moodle upload-user field names, in file order (cohortN follow).
+if TYPE_CHECKING:
+    from powerpro_moodle.formats.lifecycle import LifecyclePlan
+
+#: Moodle upload-user field names, in file order (``oldusername`` when a row needs it, then cohortN).
 BASE_COLUMNS = ("username", "firstname", "lastname", "alternatename", "email", "idnumber", "auth", "suspended")
+
+#: How the sync tells one student from another: PowerPro's ``StudentID`` (it survives a change of
+#: StudentNumber), or the StudentNumber where no StudentID is known.
+StudentKey = int | str | tuple[str, str]
 
 # Moodle refuses to create a user without an email; this is the shape it will take.
 _EMAIL = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+\.[^@\s,;<>\"']+$")
@@ -33,7 +46,10 @@ _NUMERIC = re.compile(r"^[+-]?\d+(\.\d*)?$")
 
 @dataclass(frozen=True)
 class EnrolmentRecord:
-    """One provisionable enrolment, as ``select_provisionable_enrolments.sql`` returns it."""
+    """One enrolment, as ``select_export_enrolments.sql`` returns it.
+
+    The lifecycle fields default to a provisionable enrolment (both flags ticked, ``Active``).
+    """
 
     enrolment_id: int
     student_number: str
@@ -43,6 +59,16 @@ class EnrolmentRecord:
     email: str | None
     course_code: str
     moodle_cohort: str | None
+    student_id: int | None = None
+    status: str = "Active"
+    #: The course's ``EndDate``: a date, or its ISO text (SQLite), or None.
+    end_date: date | str | None = None
+    course_flag: bool = True
+    enrolment_flag: bool = True
+
+    @property
+    def student_key(self) -> StudentKey:
+        return self.student_id if self.student_id is not None else self.student_number
 
 
 @dataclass(frozen=True)
@@ -58,10 +84,16 @@ class MoodleUser:
     auth: str
     suspended: int = 0
     cohorts: tuple[str, ...] = ()
+    #: The username last sent, on a row that renames the Moodle account (``allow_renames``).
+    oldusername: str = ""
 
     @cached_property
     def fingerprint(self) -> str:
-        """A hash of everything exported for the student: a change in any of it re-sends them."""
+        """A hash of everything exported for the student: a change in any of it re-sends them.
+
+        The payload is release 0.1's, unchanged, so that a student whose data did not change is
+        not re-sent after an upgrade. ``oldusername`` is an instruction for one file, not data.
+        """
         payload = json.dumps(
             [
                 self.username,
@@ -81,27 +113,43 @@ class MoodleUser:
 
 @dataclass(frozen=True)
 class ExportedStudent:
-    """What the sync last sent Moodle for one student (``MoodleSyncExportState``)."""
+    """What the sync last sent Moodle for one student (a ``MoodleSyncExportState`` row).
+
+    :param student_number: the idnumber last sent (the row's key in the table).
+    :param student_id: PowerPro's ``StudentID``; None for a row release 0.1 wrote whose
+        StudentNumber matched no student when the table was migrated.
+    :param firstname: ... ``auth``, ``cohorts``: the rest of what was last sent; None where an
+        earlier release did not record it.
+    """
 
     student_number: str
     username: str
     fingerprint: str
     suspended: bool = False
+    student_id: int | None = None
+    firstname: str | None = None
+    lastname: str | None = None
+    alternatename: str | None = None
+    email: str | None = None
+    auth: str | None = None
+    cohorts: tuple[str, ...] | None = None
 
-
-@dataclass
-class UsersPlan:
-    """The outcome of planning one provisioning run."""
-
-    rows_read: int
-    to_send: list[MoodleUser] = field(default_factory=list)
-    new_students: int = 0
-    unchanged: list[MoodleUser] = field(default_factory=list)
-    anomalies: list[Anomaly] = field(default_factory=list)
-
-    @property
-    def rejected(self) -> int:
-        return sum(1 for a in self.anomalies if a.level == REJECTED)
+    @classmethod
+    def from_user(cls, user: MoodleUser, student_id: int | None) -> ExportedStudent:
+        """What the state holds once ``user``'s row is safely on the server."""
+        return cls(
+            student_number=user.student_number,
+            username=user.username,
+            fingerprint=user.fingerprint,
+            suspended=bool(user.suspended),
+            student_id=student_id,
+            firstname=user.firstname,
+            lastname=user.lastname,
+            alternatename=user.alternatename,
+            email=user.email,
+            auth=user.auth,
+            cohorts=user.cohorts,
+        )
 
 
 def make_username(student_number: str, email: str | None, rule: str) -> str:
@@ -144,40 +192,24 @@ def _student_problem(user: MoodleUser, raw_email: str | None) -> tuple[str, str]
     return None
 
 
-def plan_users_export(
-    enrolments: Iterable[EnrolmentRecord],
-    exported: Mapping[str, ExportedStudent],
-    *,
-    auth: str = "manual",
-    username_rule: str = "student_number",
-    full_resync: bool = False,
-) -> UsersPlan:
-    """Decide who goes into the users file.
-
-    :param enrolments: the provisionable enrolments (both flags ticked, provisioned status).
-    :param exported: the last export per StudentNumber.
-    :param auth: Moodle ``auth`` for the users.
-    :param username_rule: see :func:`make_username`.
-    :param full_resync: send every exportable student, changed or not.
-    """
-    enrolments = list(enrolments)
-    plan = UsersPlan(rows_read=len(enrolments))
-
+def _course_problems(enrolments: list[EnrolmentRecord]) -> tuple[list[EnrolmentRecord], list[Anomaly]]:
+    """The enrolments whose course has a usable cohort, and one anomaly per course that has not."""
     bad_courses: dict[str, tuple[str, str]] = {}
     left_out: dict[str, list[str]] = defaultdict(list)
-    by_student: dict[str, list[EnrolmentRecord]] = defaultdict(list)
+    usable = []
     for rec in enrolments:
         problem = _course_problem(rec.moodle_cohort)
         if problem:
             bad_courses.setdefault(rec.course_code, problem)
             left_out[rec.course_code].append(rec.student_number)
         else:
-            by_student[rec.student_number].append(rec)
+            usable.append(rec)
+    anomalies = []
     for course_code in sorted(bad_courses):
         code, reason = bad_courses[course_code]
         students = sorted(set(left_out[course_code]))
         n = len(left_out[course_code])
-        plan.anomalies.append(
+        anomalies.append(
             Anomaly(
                 "course",
                 course_code,
@@ -187,88 +219,145 @@ def plan_users_export(
                 data={"enrolments": n, "students": students[:50]},
             )
         )
+    return usable, anomalies
 
-    candidates: list[MoodleUser] = []
-    for student_number in sorted(by_student):
-        recs = by_student[student_number]
+
+def user_of(first: EnrolmentRecord, cohorts: Iterable[str], *, auth: str, username_rule: str) -> MoodleUser:
+    """A student's row as PowerPro holds them today (names not yet neutralised)."""
+    return MoodleUser(
+        student_number=first.student_number,
+        username=make_username(first.student_number, first.email, username_rule),
+        # Names are exported as entered (a leading tab or CR is neutralised, not hidden).
+        firstname=first.first_name or "",
+        lastname=first.last_name or "",
+        alternatename=first.preferred_name or "",
+        email=(first.email or "").strip(),
+        auth=auth,
+        cohorts=tuple(sorted({c.strip() for c in cohorts})),
+    )
+
+
+def neutralised(user: MoodleUser) -> tuple[MoodleUser, list[str]]:
+    """``user`` with formula-like names prefixed with a quote, and which names were."""
+    unsafe = [name for name in ("firstname", "lastname", "alternatename") if looks_like_formula(getattr(user, name))]
+    if not unsafe:
+        return user, []
+    return replace(user, **{name: neutralise(getattr(user, name)) for name in unsafe}), unsafe
+
+
+def build_users(
+    enrolments: Iterable[EnrolmentRecord], *, auth: str = "manual", username_rule: str = "student_number"
+) -> tuple[dict[StudentKey, MoodleUser], list[Anomaly]]:
+    """One :class:`MoodleUser` per student of ``enrolments`` (the ones that give Moodle access),
+    with the cohorts of their courses; the courses and students that cannot be exported are
+    anomalies instead.
+
+    :return: the users by :attr:`EnrolmentRecord.student_key`, and the anomalies.
+    """
+    usable, anomalies = _course_problems(list(enrolments))
+    by_student: dict[StudentKey, list[EnrolmentRecord]] = defaultdict(list)
+    for rec in usable:
+        by_student[rec.student_key].append(rec)
+
+    users: dict[StudentKey, MoodleUser] = {}
+    for key, recs in sorted(by_student.items(), key=lambda kv: kv[1][0].student_number):
         first = recs[0]
-        user = MoodleUser(
-            student_number=student_number,
-            username=make_username(student_number, first.email, username_rule),
-            # Names are exported as entered (a leading tab or CR is neutralised below, not hidden).
-            firstname=first.first_name or "",
-            lastname=first.last_name or "",
-            alternatename=first.preferred_name or "",
-            email=(first.email or "").strip(),
-            auth=auth,
-            cohorts=tuple(sorted({r.moodle_cohort.strip() for r in recs})),
-        )
+        user = user_of(first, (r.moodle_cohort for r in recs), auth=auth, username_rule=username_rule)
         problem = _student_problem(user, first.email)
         if problem:
-            plan.anomalies.append(Anomaly("student", student_number, *problem))
+            anomalies.append(Anomaly("student", first.student_number, *problem))
             continue
-        unsafe = [name for name in ("firstname", "lastname", "alternatename") if looks_like_formula(getattr(user, name))]
+        user, unsafe = neutralised(user)
         if unsafe:
-            user = replace(user, **{name: neutralise(getattr(user, name)) for name in unsafe})
-            plan.anomalies.append(
+            anomalies.append(
                 Anomaly(
                     "student",
-                    student_number,
+                    first.student_number,
                     "formula_neutralised",
                     f"{', '.join(unsafe)} started with a formula character and was prefixed with a quote",
                     level=WARNING,
                 )
             )
-        candidates.append(user)
+        users[key] = user
+    return users, anomalies
 
-    # Usernames must be unique: in this run, and against what was exported before.
-    owner_of = {state.username: state.student_number for state in exported.values()}
-    by_username: dict[str, list[MoodleUser]] = defaultdict(list)
-    for user in candidates:
-        by_username[user.username].append(user)
-    accepted: list[MoodleUser] = []
-    for username, users in by_username.items():
-        owner = owner_of.get(username)
-        numbers = sorted(u.student_number for u in users)
-        for user in users:
-            if owner is not None and owner != user.student_number:
-                reason = f"username {username!r} already belongs to StudentNumber {owner} in Moodle"
-            elif owner is None and len(users) > 1:
-                others = [n for n in numbers if n != user.student_number]
+
+def check_usernames(
+    users: Mapping[StudentKey, MoodleUser], owners: Mapping[str, StudentKey], numbers: Mapping[StudentKey, str]
+) -> tuple[dict[StudentKey, MoodleUser], list[Anomaly]]:
+    """Usernames must be unique: in this run, and against what was exported before.
+
+    :param owners: the student each username already sent to Moodle belongs to.
+    :param numbers: the StudentNumber (last sent) of each owner, to name them.
+    :return: the users that may be sent, and a ``username_clash`` anomaly for each other one.
+    """
+    by_username: dict[str, list[tuple[StudentKey, MoodleUser]]] = defaultdict(list)
+    for key, user in users.items():
+        by_username[user.username].append((key, user))
+    accepted: dict[StudentKey, MoodleUser] = {}
+    anomalies = []
+    for username, sharing in by_username.items():
+        owner = owners.get(username)
+        names = sorted(u.student_number for _, u in sharing)
+        for key, user in sharing:
+            if owner is not None and owner != key:
+                reason = f"username {username!r} already belongs to StudentNumber {numbers.get(owner, '?')} in Moodle"
+            elif owner is None and len(sharing) > 1:
+                others = [n for n in names if n != user.student_number]
                 # Name a few: thousands sharing one placeholder email must not give megabytes of log.
                 named = ", ".join(others[:5]) + (f" and {len(others) - 5} others" if len(others) > 5 else "")
                 reason = f"username {username!r} would be shared with StudentNumber {named}"
             else:
-                accepted.append(user)
+                accepted[key] = user
                 continue
-            plan.anomalies.append(Anomaly("student", user.student_number, "username_clash", reason))
+            anomalies.append(Anomaly("student", user.student_number, "username_clash", reason))
+    return accepted, anomalies
 
-    for user in sorted(accepted, key=lambda u: u.username):
-        before = exported.get(user.student_number)
-        if before is None:
-            plan.new_students += 1
-            plan.to_send.append(user)
-        elif full_resync or before.suspended or before.fingerprint != user.fingerprint:
-            plan.to_send.append(user)
-        else:
-            plan.unchanged.append(user)
-    return plan
+
+def plan_users_export(
+    enrolments: Iterable[EnrolmentRecord],
+    exported: Mapping[StudentKey, ExportedStudent],
+    *,
+    auth: str = "manual",
+    username_rule: str = "student_number",
+    full_resync: bool = False,
+) -> LifecyclePlan:
+    """Plan a run from enrolments that are all provisionable (the lifecycle fields at their
+    defaults): :func:`powerpro_moodle.formats.lifecycle.plan_lifecycle` with default settings.
+
+    :param exported: what was last sent, per student (the keys are not used).
+    """
+    from powerpro_moodle.formats.lifecycle import plan_lifecycle
+    from powerpro_moodle.formats.settings import Settings
+
+    settings = Settings(moodle_auth=auth, username_rule=username_rule)
+    return plan_lifecycle(enrolments, exported.values(), settings=settings, run_date=None, full_resync=full_resync)
 
 
 def users_csv(users: Iterable[MoodleUser]) -> bytes:
     """The users file: UTF-8 without BOM, RFC 4180, one header row of Moodle field names.
 
-    There are as many ``cohortN`` columns as the student with the most cohorts needs.
+    There are as many ``cohortN`` columns as the student with the most cohorts needs, and at
+    least ``cohort1`` (a suspended student's cells are empty, which the uploader skips).
+    ``oldusername`` is a column only when a row renames an account: Moodle's uploader skips a
+    row that has one unless ``--uuallowrenames=1``.
     """
     users = list(users)
-    width = max((len(u.cohorts) for u in users), default=0)
+    width = max((len(u.cohorts) for u in users), default=1) or 1
+    renames = any(u.oldusername for u in users)
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([*BASE_COLUMNS, *(f"cohort{i}" for i in range(1, width + 1))])
+    writer.writerow(
+        [*BASE_COLUMNS, *(["oldusername"] if renames else []), *(f"cohort{i}" for i in range(1, width + 1))]
+    )
     for u in users:
         cohorts = list(u.cohorts) + [""] * (width - len(u.cohorts))
         writer.writerow(
-            [u.username, u.firstname, u.lastname, u.alternatename, u.email, u.student_number, u.auth, u.suspended, *cohorts]
+            [
+                u.username, u.firstname, u.lastname, u.alternatename, u.email, u.student_number, u.auth, u.suspended,
+                *([u.oldusername] if renames else []),
+                *cohorts,
+            ]
         )
     return buf.getvalue().encode("utf-8")
 
@@ -288,33 +377,6 @@ REFUSED_WORDS = {
     "no_name": "no name",
     "no_username": "no username",
     "username_clash": "username clash",
+    "student_number_changed": "StudentNumber changed",
+    "student_number_clash": "StudentNumber still recorded for another student",
 }
-
-
-def describe_export(plan: UsersPlan, file_name: str | None, dry_run: bool) -> str:
-    """The one-line message staff read in the sync log."""
-    sent = len(plan.to_send)
-    changed = sent - plan.new_students
-    if dry_run:
-        head = (
-            f"dry run: would send {plural(sent, 'student')} ({plan.new_students} new, {changed} changed); "
-            "nothing uploaded or recorded"
-        )
-    elif sent:
-        head = f"sent {plural(sent, 'student')} in {file_name} ({plan.new_students} new, {changed} changed)"
-    else:
-        head = "nothing to send, no file uploaded"
-    parts = [head, f"{plural(len(plan.unchanged), 'student')} unchanged"]
-    rejected = [a for a in plan.anomalies if a.level == REJECTED]
-    refused = []
-    for record in ("course", "student"):
-        codes = count_codes([a for a in rejected if a.record == record])
-        if codes:
-            reasons = ", ".join(f"{n} {REFUSED_WORDS.get(code, code)}" for code, n in sorted(codes.items()))
-            refused.append(f"{plural(sum(codes.values()), record)} ({reasons})")
-    if refused:
-        parts.append("not exported: " + ", ".join(refused))
-    warnings = sum(1 for a in plan.anomalies if a.level == WARNING)
-    if warnings:
-        parts.append(f"{plural(warnings, 'warning')} (names neutralised)")
-    return "; ".join(parts)

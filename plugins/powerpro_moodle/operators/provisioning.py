@@ -6,19 +6,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from powerpro_moodle.formats.summary import TaskSummary
-from powerpro_moodle.formats.users_file import (
-    EnrolmentRecord,
-    ExportedStudent,
+from powerpro_moodle.formats.lifecycle import (
+    LifecyclePlan,
+    check_hold,
     describe_export,
-    plan_users_export,
-    users_csv,
-    users_file_name,
+    describe_hold,
+    plan_lifecycle,
 )
+from powerpro_moodle.formats.summary import TaskSummary
+from powerpro_moodle.formats.users_file import EnrolmentRecord, ExportedStudent, users_csv, users_file_name
 from powerpro_moodle.operators.base import PowerProMoodleOperator, as_bool
 
 #: The sync's own tables the provisioning DAG uses.
 PROVISIONING_TABLES = ["MoodleSyncExportState"]
+
 
 def _run_time_utc(context: Any) -> datetime:
     dag_run = context.get("dag_run")
@@ -29,90 +30,132 @@ def _run_time_utc(context: Any) -> datetime:
     return datetime.now(UTC)
 
 
-class MoodleUsersExportOperator(PowerProMoodleOperator):
-    """Export the students flagged for Moodle as Moodle's *Upload users* CSV over FTP.
+def _state_row(row: dict[str, Any]) -> ExportedStudent:
+    cohorts = row["cohorts"]
+    return ExportedStudent(
+        student_number=row["student_number"],
+        username=row["username"],
+        fingerprint=row["fingerprint"].strip(),
+        suspended=bool(row["suspended"]),
+        student_id=row["student_id"],
+        firstname=row["firstname"],
+        lastname=row["lastname"],
+        alternatename=row["alternatename"],
+        email=row["email"],
+        auth=row["auth"],
+        cohorts=tuple(c for c in cohorts.split(",") if c) if cohorts is not None else None,
+    )
 
-    Queries ``select_provisionable_enrolments.sql``, plans the delta against
-    ``MoodleSyncExportState``, uploads ``powerpro_users_<UTC time>.csv`` to the users folder
-    (atomically: a ``.part`` name renamed when complete), then records what was sent.
+
+class MoodleUsersExportOperator(PowerProMoodleOperator):
+    """Export the students flagged for Moodle as Moodle's *Upload users* CSV over FTP, and
+    suspend, reactivate or rename the ones the sync sent before (SPEC sections 4 and 4b).
+
+    Queries ``select_export_enrolments.sql`` and ``MoodleSyncExportState``, lets
+    :func:`~powerpro_moodle.formats.lifecycle.plan_lifecycle` decide, uploads
+    ``powerpro_users_<UTC time>.csv`` to the users folder (atomically: a ``.part`` name renamed
+    when complete), then records what was sent. A run that would suspend too many students is
+    held: it fails without retry, uploading and recording nothing.
 
     :param dry_run: compute and log everything; upload and record nothing. (templated)
-    :param full_resync: send every exportable student, changed or not. (templated)
+    :param full_resync: send every student again, changed or not; suspended ones suspended. (templated)
+    :param approve_mass_suspension: let a run the mass-suspension hold stops go ahead. (templated)
     """
 
-    template_fields: Sequence[str] = ("dry_run", "full_resync")
+    template_fields: Sequence[str] = ("dry_run", "full_resync", "approve_mass_suspension")
     direction = "Provisioning"
     ui_color = "#fce8e6"
 
-    def __init__(self, *, dry_run: Any = False, full_resync: Any = False, **kwargs: Any) -> None:
+    def __init__(
+        self, *, dry_run: Any = False, full_resync: Any = False, approve_mass_suspension: Any = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.dry_run = dry_run
         self.full_resync = full_resync
+        self.approve_mass_suspension = approve_mass_suspension
 
     def sync(self, context: Any) -> TaskSummary:
         dry_run = as_bool("dry_run", self.dry_run)
         full_resync = as_bool("full_resync", self.full_resync)
+        approved = as_bool("approve_mass_suspension", self.approve_mass_suspension)
         settings = self.settings()
+        run_time = _run_time_utc(context)
 
-        rows = self.db.query(
-            "select_provisionable_enrolments",
-            {"ProvisionedStatuses": [s.upper() for s in settings.provisioned_statuses]},
-        )
-        exported = {
-            r["student_number"]: ExportedStudent(
-                r["student_number"], r["username"], r["fingerprint"].strip(), bool(r["suspended"])
-            )
-            for r in self.db.query("select_export_state")
-        }
-        plan = plan_users_export(
-            (EnrolmentRecord(**r) for r in rows),
-            exported,
-            auth=settings.moodle_auth,
-            username_rule=settings.username_rule,
+        access_statuses = [s.upper() for s in (*settings.provisioned_statuses, *settings.keep_access_statuses)]
+        enrolments = [EnrolmentRecord(**r) for r in self.db.query("select_export_enrolments",
+                                                                  {"AccessStatuses": access_statuses})]
+        state = [_state_row(r) for r in self.db.query("select_export_state")]
+        plan = plan_lifecycle(
+            enrolments,
+            state,
+            settings=settings,
+            run_date=run_time.astimezone(settings.tz).date(),
             full_resync=full_resync,
         )
+        hold = check_hold(plan, settings)
+        if hold.held and not approved and not dry_run:
+            self.fail(context, self._summary(plan, describe_hold(hold), dry_run, full_resync, sent=False,
+                                             held=True))
 
-        run_time = _run_time_utc(context)
         file_name = users_file_name(run_time)
         remote_path = None
-        if plan.to_send and not dry_run:
+        if plan.changes and not dry_run:
             with self.ftp() as ftp:
                 remote_path = ftp.upload_atomic(settings.users_folder, file_name, users_csv(plan.to_send))
-            self.log.info("Uploaded %s (%d students)", remote_path, len(plan.to_send))
+            self.log.info("Uploaded %s (%d students)", remote_path, len(plan.changes))
             # Only now, with the file safely on the server, is the export recorded. A re-run of
             # this same DAG run after a failure here re-uploads under the same name, replacing
             # the earlier copy, so one change never gives two files.
-            exported_at = datetime.now(settings.tz).replace(tzinfo=None, microsecond=0)
-            with self.db.transaction() as conn:
-                self.db.run(
-                    conn,
-                    "record_exported_student",
-                    [
-                        {
-                            "StudentNumber": u.student_number,
-                            "Username": u.username,
-                            "Fingerprint": u.fingerprint,
-                            "Suspended": u.suspended,
-                            "Cohorts": ",".join(u.cohorts),
-                            "FileName": file_name,
-                            "ExportedAt": exported_at,
-                        }
-                        for u in plan.to_send
-                    ],
-                )
+            self._record(plan, file_name, datetime.now(settings.tz).replace(tzinfo=None, microsecond=0))
 
+        message = describe_export(plan, file_name, dry_run, hold, approved)
+        summary = self._summary(plan, message, dry_run, full_resync, sent=not dry_run)
+        summary.extra["file"] = remote_path
+        return summary
+
+    def _record(self, plan: LifecyclePlan, file_name: str, exported_at: datetime) -> None:
+        params = []
+        for change in plan.changes:
+            sent = change.recorded
+            params.append(
+                {
+                    "StateNumber": change.state_number,
+                    "StudentNumber": sent.student_number,
+                    "StudentID": sent.student_id,
+                    "Username": sent.username,
+                    "FirstName": sent.firstname,
+                    "LastName": sent.lastname,
+                    "AlternateName": sent.alternatename,
+                    "Email": sent.email,
+                    "Auth": sent.auth,
+                    "Fingerprint": sent.fingerprint,
+                    "Suspended": int(sent.suspended),
+                    "Cohorts": ",".join(sent.cohorts or ()),
+                    "FileName": file_name,
+                    "ExportedAt": exported_at,
+                }
+            )
+        with self.db.transaction() as conn:
+            self.db.run(conn, "record_exported_student", params)
+
+    def _summary(
+        self, plan: LifecyclePlan, message: str, dry_run: bool, full_resync: bool, *, sent: bool, held: bool = False
+    ) -> TaskSummary:
+        numbers = [u.student_number for u in plan.to_send][:1000]
         return TaskSummary(
             self.direction,
             rows_read=plan.rows_read,
-            rows_written=0 if dry_run else len(plan.to_send),
+            rows_written=len(plan.changes) if sent else 0,
             rows_skipped=len(plan.unchanged),
             rows_rejected=plan.rejected,
-            message=describe_export(plan, file_name, dry_run),
+            message=message,
             anomalies=plan.anomalies,
             extra={
                 "dry_run": dry_run,
                 "full_resync": full_resync,
-                "file": remote_path,
-                "would_send" if dry_run else "sent": [u.student_number for u in plan.to_send][:1000],
+                **({"held": True} if held else {}),
+                "sent" if sent else "would_send": numbers,
+                "still_suspended": plan.still_suspended,
+                **plan.details(),
             },
         )
