@@ -25,7 +25,7 @@ test: setup  ## the whole test suite (what CI runs)
 lint: setup
 	$(BIN)/ruff check .
 
-bench: setup  ## speed and memory figures, as ratios to a floor measured in the same run
+bench: setup  ## speed and memory figures, as ratios to a floor measured in the same run (BENCH_PARTS, BENCH_SIZES: see scripts/bench.py)
 	$(BIN)/python scripts/bench.py
 
 lock:  ## re-pin requirements.lock after changing requirements*.txt (needs uv: pip install uv)

@@ -7,17 +7,35 @@ Times are the best of 5 rounds (3 for calls that take seconds), by time.perf_cou
 fixtures frozen out of the garbage collector's way. Peak memory is one more run of each call
 under tracemalloc (Python allocations made during the call, its result included); tracemalloc
 slows a call 5-10x, so those runs happen in forked children on both cores, never beside a
-timed run. The figures are printed as a table and written to ``.bench/results.json``.
+timed run.
 
 1. Provisioning: plan_users_export (first export; a delta where 1% of students changed) and
    users_csv, against csv.writer writing the same rows from tuples.
-2. Completions: parse_completion_file on a 100k-row file, against csv.reader over the same
-   decoded text; plan_outcomes over it, against the same floor; errors_csv.
+2. Completions: parse_completion_file on a 100k-row file (row objects, for small files and
+   tests) and the streamed reader the DAG uses, against csv.reader over the same decoded text;
+   plan_outcomes over it, against the same floor; errors_csv.
 3. The embedded engine (SQLite, reference schema): select_export_enrolments against a
    plain ``SELECT * FROM Enrolment``; staging + the set-based apply of 20k outcomes against an
    executemany UPDATE by primary key.
 
-No Airflow, no network. Runs in under a minute on 2 cores (~50 s).
+These piece-level figures need no Airflow and no network (under a minute on 2 cores). Then
+``scripts/bench_dags.py`` measures the whole DAGs (issue 10): real ``airflow dags test`` runs of
+``powerpro_moodle_resulting`` (100k and 1M completion rows) and ``powerpro_moodle_provisioning``
+(10k and 100k students, first run and unchanged rerun) against hand-written floors in the same
+run, as marginal ratios, with the peak RSS of the task process; and the parse time of each DAG
+file against a trivial DAG. About 15 minutes on 2 cores.
+
+Options (environment variables, e.g. ``BENCH_PARTS=resulting BENCH_SIZES=10000,100000 make bench``):
+
+* ``BENCH_PARTS``: a comma-separated choice of ``pieces``, ``resulting``, ``provisioning``,
+  ``parse`` (default: all);
+* ``BENCH_SIZES`` (completion rows) and ``BENCH_STUDENTS``: the two sizes of the whole-DAG runs;
+* ``BENCH_REPEATS``: best of this many whole-DAG runs per size (default 1);
+* ``BENCH_PARSE_ROUNDS``: fresh interpreters per DAG file parse (default 5);
+* ``BENCH_OUT``: where ``results.json`` and its dated copy ``results-<UTC time>.json`` go
+  (default ``.bench/``); ``BENCH_KEEP=1`` keeps the runs' logs in ``.bench/work``.
+
+Figures are printed and written to ``results.json`` (and a dated copy, to compare over time).
 """
 
 from __future__ import annotations
@@ -49,6 +67,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import sqlalchemy  # noqa: E402
 from powerpro_moodle.db import load_statements  # noqa: E402
+from powerpro_moodle.formats.completion_chunks import CompletionReader  # noqa: E402
 from powerpro_moodle.formats.completion_file import errors_csv, parse_completion_file  # noqa: E402
 from powerpro_moodle.formats.outcomes import EnrolmentUnitRow, plan_outcomes  # noqa: E402
 from powerpro_moodle.formats.settings import OutcomeRules  # noqa: E402
@@ -530,6 +549,17 @@ def bench_completions(sample: Sample, rnd: random.Random) -> list[Result]:
                        extra={"rows_per_s": round(COMPLETION_ROWS / (t / 1000)), "good_rows": len(parsed.rows),
                               "bad_rows": len(parsed.bad_rows), "duplicates": parsed.duplicates,
                               "file_bytes": len(data)})
+    # What the resulting DAG runs: the reader, a chunk at a time, without building row objects.
+    def stream() -> int:
+        with CompletionReader(io.BytesIO(data), cells=False) as reader:
+            return sum(len(chunk.good) for chunk in reader)
+
+    step("completions: CompletionReader (streamed)")
+    timing = best_of(floor, stream)
+    stream_row = Result("  … streamed (CompletionReader)", size, timing.times_ms[0], timing.floor_ms, floor_label,
+                        timing.rounds, timing.cpu_ratios[0], "stream", ("row", COMPLETION_ROWS),
+                        extra={"rows_per_s": round(COMPLETION_ROWS / (timing.times_ms[0] / 1000))})
+    PEAK_JOBS["stream"] = lambda: stream
     PEAK_JOBS["reader_floor"] = lambda: floor
     floor_row = Result("floor: csv.reader completions", size, f, f, floor_label, runs, 1.0, "reader_floor",
                        ("row", COMPLETION_ROWS))
@@ -563,7 +593,7 @@ def bench_completions(sample: Sample, rnd: random.Random) -> list[Result]:
     errors_row = Result("errors_csv", f"{len(result.errors):,} rows", timing.times_ms[0], timing.floor_ms,
                         f"csv.writer {len(err_rows):,} tuples × {len(columns)} cols", timing.rounds,
                         timing.cpu_ratios[0], "errors_csv")
-    return [parse_row, plan_row, errors_row, floor_row]
+    return [parse_row, stream_row, plan_row, errors_row, floor_row]
 
 
 # --------------------------------------------------------------------------- 3. database
@@ -824,7 +854,7 @@ def parts_from_env() -> set[str]:
     return parts
 
 
-def bench_pieces(info: dict[str, Any]) -> list[Result]:
+def bench_pieces() -> list[Result]:
     rnd = random.Random(SEED)
     step(f"building {STUDENTS:,} students, {ENROLMENTS:,} provisionable enrolments")
     sample = build_sample(rnd)
@@ -849,7 +879,7 @@ def main() -> None:
     info = machine()
     info["load_before"] = load()
     info["parts"] = sorted(parts)
-    results = bench_pieces(info) if "pieces" in parts else []
+    results = bench_pieces() if "pieces" in parts else []
     import bench_dags
 
     dags = bench_dags.run_parts(parts)

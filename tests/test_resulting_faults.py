@@ -162,14 +162,14 @@ def _stop_during_download(monkeypatch, server, after_commit):
     """At the RETR of the completion file: nothing has been read or written yet."""
     from powerpro_moodle.ftp import MoodleFtp
 
-    real = MoodleFtp.read
+    real = MoodleFtp.download
 
-    def read(self, path):
+    def download(self, path, fileobj):
         if path == INBOX and not server.stops:
             server.stop()
-        return real(self, path)
+        return real(self, path, fileobj)
 
-    monkeypatch.setattr(MoodleFtp, "read", read)
+    monkeypatch.setattr(MoodleFtp, "download", download)
 
 
 def _stop_after_commit(monkeypatch, server, after_commit):

@@ -3,7 +3,6 @@ change under it, entries that are not completion files. Real runs on a real FTP 
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -27,28 +26,29 @@ def list_row(pp, run_id):
     return row
 
 
-def test_a_file_still_being_written_is_left_whole_for_the_next_run(two_students, ftp_server, run_dag, settings):
+def test_a_file_still_being_written_is_left_whole_for_the_next_run(two_students, ftp_server, run_dag, settings,
+                                                                    monkeypatch):
     """Moodle's host is still appending rows while the sync looks: nothing of it is applied, the
-    listing row says why, and the next run takes the finished file whole."""
+    listing row says why, and the next run takes the finished file whole. The host's writes are
+    made just before each look the sync takes (an exact moment, so a loaded machine cannot make
+    the writer miss the window)."""
+    from powerpro_moodle.ftp import MoodleFtp
+
     settings(file_settle_seconds=1)
     path = ftp_server.path("/from_moodle/growing.csv")
     ftp_server.put("/from_moodle/growing.csv", HEADER + "S1,BSBOPS504,1774962000,,,first\r\n", age_seconds=0)
-    stop = threading.Event()
+    real_entries, looks = MoodleFtp.entries, []
 
-    def keep_writing():
-        n = 0
-        while not stop.wait(0.2):
-            n += 1
-            with path.open("a") as f:
-                f.write(f"S9{n},BSBOPS504,1774962000,,,more\r\n")
+    def look_while_the_host_writes(self, folder):
+        looks.append(folder)
+        with path.open("a") as f:  # the host has just appended another row when the sync looks
+            f.write(f"S9{len(looks)},BSBOPS504,1774962000,,,more\r\n")
+        return real_entries(self, folder)
 
-    writer = threading.Thread(target=keep_writing, daemon=True)
-    writer.start()
-    try:
-        dr = run_dag(DAG_ID)
-    finally:
-        stop.set()
-        writer.join()
+    monkeypatch.setattr(MoodleFtp, "entries", look_while_the_host_writes)
+    dr = run_dag(DAG_ID)
+    monkeypatch.setattr(MoodleFtp, "entries", real_entries)
+    assert looks == ["/from_moodle", "/from_moodle"], "two looks"
     with path.open("a") as f:
         f.write("S2,BSBOPS504,1774962000,,,last\r\n")
     assert dr.state == "success"
@@ -102,18 +102,17 @@ def test_a_file_that_changes_before_the_commit_writes_nothing_and_is_taken_whole
     """The bytes applied are the bytes moved: a file rewritten after the download is rolled back."""
     from powerpro_moodle.ftp import MoodleFtp
 
-    real_read = MoodleFtp.read
+    real_download = MoodleFtp.download
     path = ftp_server.path("/from_moodle/c.csv")
 
-    def read_then_file_grows(self, remote):
-        data = real_read(self, remote)
-        if not getattr(read_then_file_grows, "done", False):
-            read_then_file_grows.done = True
+    def download_then_file_grows(self, remote, fileobj):
+        real_download(self, remote, fileobj)
+        if not getattr(download_then_file_grows, "done", False):
+            download_then_file_grows.done = True
             with path.open("a") as f:  # Moodle's host appends its second row now
                 f.write("S2,BSBOPS504,1774962000,,,late\r\n")
-        return data
 
-    monkeypatch.setattr(MoodleFtp, "read", read_then_file_grows)
+    monkeypatch.setattr(MoodleFtp, "download", download_then_file_grows)
     ftp_server.put("/from_moodle/c.csv", HEADER + "S1,BSBOPS504,1774962000,,,x\r\n")
     dr = run_dag(DAG_ID)
     assert dr.state == "success"

@@ -8,7 +8,7 @@ SELECT
 FROM MoodleCourseUnit AS m
 JOIN Unit AS u ON UPPER(u.UnitCode) = UPPER(m.UnitCode)
 WHERE UPPER(m.MoodleCourseIdNumber) IN (
-    SELECT st.CourseKey FROM MoodleSyncCompletionStage AS st WHERE st.BatchId = @BatchId
+    SELECT st.CourseKey FROM MoodleSyncCompletionStage AS st WHERE st.BatchId = @BatchId AND st.CourseKey <> ''
 )
 UNION ALL
 SELECT
@@ -17,5 +17,5 @@ SELECT
     0 AS mapped
 FROM Unit AS u
 WHERE UPPER(u.UnitCode) IN (
-    SELECT st.CourseKey FROM MoodleSyncCompletionStage AS st WHERE st.BatchId = @BatchId
+    SELECT st.CourseKey FROM MoodleSyncCompletionStage AS st WHERE st.BatchId = @BatchId AND st.CourseKey <> ''
 );

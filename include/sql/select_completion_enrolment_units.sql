@@ -14,5 +14,5 @@ JOIN Enrolment AS e ON e.EnrolmentID = eu.EnrolmentID
 JOIN Student AS s ON s.StudentID = e.StudentID
 JOIN Unit AS u ON u.UnitID = eu.UnitID
 WHERE UPPER(s.StudentNumber) IN (
-    SELECT st.UserKey FROM MoodleSyncCompletionStage AS st WHERE st.BatchId = @BatchId
+    SELECT st.UserKey FROM MoodleSyncCompletionStage AS st WHERE st.BatchId = @BatchId AND st.UserKey <> ''
 );

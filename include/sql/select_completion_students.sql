@@ -4,5 +4,5 @@ SELECT DISTINCT
     s.StudentNumber AS student_number
 FROM Student AS s
 WHERE UPPER(s.StudentNumber) IN (
-    SELECT st.UserKey FROM MoodleSyncCompletionStage AS st WHERE st.BatchId = @BatchId
+    SELECT st.UserKey FROM MoodleSyncCompletionStage AS st WHERE st.BatchId = @BatchId AND st.UserKey <> ''
 );

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache, cached_property
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +33,64 @@ DIALECTS: dict[str, str | None] = {"mssql": None, "sqlite": "sqlite"}
 
 # @Name, but not @@ROWCOUNT-style globals and not inside an email-like word.
 _PARAM = re.compile(r"(?<![@\w])@([A-Za-z_]\w*)")
+# A :Name parameter of the statements load_statements gives (not a "::" cast).
+_BOUND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 # A "--" comment to the end of its line (the shipped SQL has no "--" inside string literals).
 _COMMENT = re.compile(r"--[^\n]*")
 # SSMS's batch separator: a migration that adds a column and then fills it needs two batches on
 # SQL Server, which compiles a whole batch before running it.
 _GO = re.compile(r"^\s*GO\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+#: SQL Server's limits on one statement: rows in a ``VALUES`` list, and parameters.
+MAX_ROWS_PER_INSERT = 1000
+MAX_PARAMS_PER_STATEMENT = 2100
+
+# The single row of an INSERT … VALUES (…) file: what comes before its VALUES, and the row.
+_INSERT_VALUES = re.compile(r"^(?P<head>\s*INSERT\s+INTO\s.*?\)\s*VALUES)\s*(?P<row>\(.*\))\s*;?\s*$",
+                            re.IGNORECASE | re.DOTALL)
+# The driver's placeholder for each DBAPI paramstyle (positional).
+_PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric": ":{n}"}
+
+
+@dataclass(frozen=True)
+class _InsertTemplate:
+    """An ``INSERT … VALUES (row)`` statement, ready to be sent with many rows."""
+
+    head: str
+    row: str  # the row with the driver's positional placeholder for each parameter
+    params: tuple[str, ...]  # the parameters, in the order their values are sent
+    numbered: bool  # ``numeric`` paramstyle: placeholders carry their position
+
+    def sql(self, rows: int) -> str:
+        if not self.numbered:
+            return f"{self.head} {', '.join([self.row] * rows)}"
+        k = len(self.params)
+        return f"{self.head} " + ", ".join(self.row.format(*range(i * k + 1, (i + 1) * k + 1)) for i in range(rows))
+
+
+@cache
+def _insert_template(name: str, dialect: str | None, paramstyle: str) -> _InsertTemplate:
+    statements = load_statements(name, dialect)
+    found = _INSERT_VALUES.match(statements[0]) if len(statements) == 1 else None
+    if found is None:
+        raise ValueError(f"include/sql/{name}.sql must be one INSERT INTO … (…) VALUES (…) statement to insert rows "
+                         "in batches")
+    row = found["row"]
+    params = tuple(m.group(1) for m in _BOUND.finditer(row))
+    if not params:
+        raise ValueError(f"include/sql/{name}.sql: its VALUES (…) has no parameter")
+    placeholder = _PLACEHOLDERS[paramstyle]
+    numbered = paramstyle == "numeric"
+    if paramstyle in ("format", "pyformat"):
+        row = row.replace("%", "%%")
+    if numbered:
+        row = row.replace("{", "{{").replace("}", "}}")
+        counter = iter(range(len(params)))
+        row = _BOUND.sub(lambda _: ":{" + str(next(counter)) + "}", row)
+    else:
+        row = _BOUND.sub(lambda _: placeholder, row)
+    return _InsertTemplate(found["head"].strip(), row, params, numbered)
 
 
 class UnsupportedConnection(ValueError):
@@ -213,6 +268,53 @@ class PowerProDb:
                 rowcount = conn.execute(clause, list(params) if isinstance(params, Sequence) else dict(params)).rowcount
         return rowcount
 
+    def insert_rows(self, conn: Connection, name: str, rows: Iterable[Mapping[str, Any] | Sequence[Any]]) -> int:
+        """Run ``include/sql/<name>.sql``, one ``INSERT INTO … (…) VALUES (@A, @B, …)``, for many
+        rows, in multi-row statements within SQL Server's limits (at most
+        :data:`MAX_ROWS_PER_INSERT` rows and :data:`MAX_PARAMS_PER_STATEMENT` parameters each):
+        a few round trips, where ``run`` with a list (pymssql's ``executemany``) makes one per row.
+
+        :param rows: each row's values, by parameter name (a mapping) or in the order the
+            parameters appear in ``VALUES (…)`` (a sequence); read once, a batch at a time.
+        :return: the rows inserted.
+        """
+        template = _insert_template(name, self.dialect, self.engine.dialect.paramstyle)
+        width = len(template.params)
+        per_statement = max(1, min(MAX_ROWS_PER_INSERT, MAX_PARAMS_PER_STATEMENT // width))
+        rows = iter(rows)
+        first = next(rows, None)
+        if first is None:
+            return 0
+        if isinstance(first, Mapping):
+            values = chain.from_iterable(
+                [row[p] for p in template.params] for row in chain([first], rows))  # type: ignore[index]
+        else:
+            values = chain.from_iterable(chain([first], rows))
+        inserted = 0
+        with self._naming(name):
+            while batch := tuple(islice(values, per_statement * width)):
+                if len(batch) % width:
+                    raise ValueError(f"include/sql/{name}.sql takes {width} values a row; a row had another number")
+                inserted += conn.exec_driver_sql(template.sql(len(batch) // width), batch).rowcount
+        return inserted
+
+    def stream(self, conn: Connection, name: str, params: Mapping[str, Any] | None = None,
+               batch_rows: int = 50_000) -> Iterator[tuple[list[str], list[tuple[Any, ...]]]]:
+        """Rows of a file's (single) query, a batch at a time, as (column names, the driver's
+        tuples): a result of any size in bounded memory."""
+        *setup, query = self.statements(name, params)
+        with self._naming(name):
+            for clause in setup:
+                conn.execute(clause, dict(params or {}))
+            result = conn.execute(query, dict(params or {}))
+            columns = list(result.keys())
+            cursor = result.cursor  # the driver's own rows (tuples): no per-row work on the way
+            try:
+                while batch := cursor.fetchmany(batch_rows):
+                    yield columns, batch
+            finally:
+                result.close()
+
     def fetch(self, conn: Connection, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Rows of a file's (single) query, as dicts keyed by column name."""
         *setup, query = self.statements(name, params)
@@ -265,6 +367,14 @@ class PowerProDb:
                 if column not in self._columns(table):  # not a concurrent run's win: a real error
                     raise
         return added
+
+    def sync_has_run(self) -> bool:
+        """Whether the sync has ever sent a student or applied a file here (its own tables say so)."""
+        for table, name in (("MoodleSyncExportState", "select_any_exported_student"),
+                            ("MoodleSyncAppliedFile", "select_any_applied_file")):
+            if inspect(self.engine).has_table(table) and self.query(name):
+                return True
+        return False
 
     def _columns(self, table: str) -> set[str]:
         return {c["name"] for c in inspect(self.engine).get_columns(table)}

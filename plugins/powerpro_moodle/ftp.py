@@ -22,7 +22,7 @@ import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from airflow.providers.ftp.hooks.ftp import FTPHook
 
@@ -42,6 +42,9 @@ __all__ = ["DEFAULT_TIMEOUT_SECONDS", "PARTIAL_SUFFIX", "Entry", "FTP_ERRORS", "
 
 #: What goes wrong talking to a server (network, protocol, TLS).
 FTP_ERRORS = (OSError, EOFError, ftplib.Error)
+
+#: The most a download asks the socket for at a time.
+DOWNLOAD_BLOCK_BYTES = 1 << 16
 
 #: The MLSD facts a listing asks for.
 MLSD_FACTS = ("type", "size", "modify")
@@ -397,8 +400,11 @@ class MoodleFtp(MoodleServer):
 
     def read(self, path: str) -> bytes:
         buf = io.BytesIO()
-        self.hook.retrieve_file(path, buf)
+        self.download(path, buf)
         return buf.getvalue()
+
+    def download(self, path: str, fileobj: IO[bytes]) -> None:
+        self.hook.retrieve_file(path, fileobj, block_size=DOWNLOAD_BLOCK_BYTES)
 
     def write(self, path: str, data: bytes) -> None:
         self.hook.store_file(path, io.BytesIO(data))

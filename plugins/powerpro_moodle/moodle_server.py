@@ -3,7 +3,7 @@
 The ``moodle_ftp`` connection's type picks the transport: ``ftp`` (plain, or explicit FTPS when
 the extra says ``{"tls": true}``) is :class:`powerpro_moodle.ftp.MoodleFtp`; ``sftp`` is
 :class:`powerpro_moodle.sftp.MoodleSftp`. Both implement the few primitives below (list, stat,
-read, write, rename, delete, make a folder); everything the sync builds on them (uploads a
+read, download, write, rename, delete, make a folder); everything the sync builds on them (uploads a
 reader never sees half-written, moves that never overwrite, folders created on demand) lives
 here once, so the DAGs and the sync log read the same over either transport.
 """
@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 #: Seconds a server may stay silent before the call fails; the connection extra ``timeout`` overrides it.
 DEFAULT_TIMEOUT_SECONDS = 120
@@ -99,6 +99,11 @@ class MoodleServer(ABC):
 
     @abstractmethod
     def read(self, path: str) -> bytes: ...
+
+    def download(self, path: str, fileobj: IO[bytes]) -> None:
+        """Write the file at ``path`` into ``fileobj`` as it arrives, a block at a time (a file
+        of any size in bounded memory). Transports override this; the default reads it whole."""
+        fileobj.write(self.read(path))
 
     @abstractmethod
     def write(self, path: str, data: bytes) -> None:

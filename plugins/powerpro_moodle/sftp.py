@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import paramiko
 from airflow.providers.sftp.hooks.sftp import SFTPHook
@@ -387,9 +387,12 @@ class MoodleSftp(MoodleServer):
 
     def read(self, path: str) -> bytes:
         buf = io.BytesIO()
-        with self._doing(f"read {path}"):
-            self.sftp.getfo(path, buf)
+        self.download(path, buf)
         return buf.getvalue()
+
+    def download(self, path: str, fileobj: IO[bytes]) -> None:
+        with self._doing(f"read {path}"):
+            self.sftp.getfo(path, fileobj)
 
     def write(self, path: str, data: bytes) -> None:
         # Opened for writing with truncate ("wb"): a file of that name is replaced. confirm: the

@@ -5,7 +5,11 @@ quoting, and has one header row. Header names are matched case-insensitively aft
 stripping; extra columns are ignored.
 
 * :func:`parse_completion_file` reads the bytes into good rows and bad rows (each with a
-  reason), or raises :class:`UnreadableFile` when the file cannot be read as a whole.
+  reason), or raises :class:`UnreadableFile` when the file cannot be read as a whole. It reads
+  through :class:`~powerpro_moodle.formats.completion_chunks.CompletionReader`, which the
+  resulting DAG uses to stream a file of any size a chunk at a time; the rules and the messages
+  are here, the reader applies them to many rows at once.
+* :func:`errors_csv` (and :func:`write_errors_csv`, as the entries come) writes the errors file.
 
 Field conditions (SPEC section 5) handled here:
 
@@ -30,13 +34,12 @@ import io
 import re
 import sys
 import threading
-from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
 from powerpro_moodle.formats.ids import has_hidden_characters, id_key, shown
 from powerpro_moodle.formats.summary import REJECTED, Anomaly
@@ -72,6 +75,8 @@ _CLIPPED_TEXT_CHARS = 32000
 _TRUNCATED = "… (truncated)"
 # How much of the start of a file is looked at to guess what it is.
 _SNIFF_BYTES = 4096
+#: The head of a file that decides what it is (a workbook, UTF-16, markup): nothing after it is looked at.
+HEAD_BYTES = 65536
 _OTHER_DELIMITERS = {";": "';'", "\t": "a tab ('\\t')", "|": "'|'"}
 _SAVE_AS_CSV_UTF8 = "save it as 'CSV UTF-8 (Comma delimited)' and deliver it again"
 
@@ -193,9 +198,10 @@ def _clip(value: str, limit: int) -> str:
 
 
 def _not_csv_text(data: bytes) -> str | None:
-    """Why the bytes are not CSV text at all (a workbook, UTF-16), or ``None``."""
+    """Why the bytes are not CSV text at all (a workbook, UTF-16), or ``None``; only the first
+    :data:`HEAD_BYTES` are looked at."""
     if data.startswith(b"PK\x03\x04"):
-        what = "an Excel workbook (.xlsx)" if b"xl/" in data[:65536] else "a zip archive (such as an .xlsx workbook)"
+        what = "an Excel workbook (.xlsx)" if b"xl/" in data[:HEAD_BYTES] else "a zip archive (such as an .xlsx workbook)"
         return f"The file is {what}, not CSV text; open it in Excel and {_SAVE_AS_CSV_UTF8}."
     if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         return (
@@ -222,41 +228,6 @@ def _looks_like_markup(text: str) -> str | None:
     return f"The file looks like {what}, not CSV text; export the report as CSV again, {_SAVE_AS_CSV_UTF8}."
 
 
-def _decode(data: bytes) -> str:
-    reason = _not_csv_text(data)
-    if reason:
-        raise UnreadableFile(reason)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        # utf-8-sig counts from after the BOM; the person opens the whole file.
-        offset = exc.start + (len(_BOM) if data.startswith(_BOM) else 0)
-        line = data[:offset].count(b"\n") + 1
-        message = (
-            f"The file is not UTF-8 text: the byte 0x{data[offset]:02X} at byte offset {offset} (line {line}) "
-            "cannot be decoded."
-        )
-        legacy = _windows_1252(data)
-        if legacy is not None:
-            char = data[offset : offset + 1].decode("cp1252")
-            raise UnreadableFile(
-                f"{message} It looks like Windows-1252 (Excel's plain 'CSV' format), where that byte is "
-                f"'{char}'; {_SAVE_AS_CSV_UTF8}."
-            ) from None
-        raise UnreadableFile(f"{message} Save it as 'CSV UTF-8' and deliver it again.") from None
-
-
-def _windows_1252(data: bytes) -> str | None:
-    """The text if the bytes read as Windows-1252 text (no control characters), else ``None``."""
-    try:
-        text = data.decode("cp1252")
-    except UnicodeDecodeError:
-        return None
-    if any(ord(char) < 32 and char not in "\t\r\n" for char in text):
-        return None
-    return text
-
-
 # -- reading records -----------------------------------------------------------------------
 
 
@@ -277,32 +248,6 @@ def _any_field_size() -> Iterator[None]:
             yield
         finally:
             csv.field_size_limit(previous)
-
-
-class _Lines:
-    """The text's physical lines, remembering those read since the last :meth:`take`.
-
-    The csv reader asks for lines only until its record is complete, so after each record the
-    lines taken are exactly that record's text.
-    """
-
-    def __init__(self, text: str) -> None:
-        self._lines = iter(io.StringIO(text, newline=""))
-        self._taken: list[str] = []
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        line = next(self._lines)
-        self._taken.append(line)
-        return line
-
-    def take(self) -> str:
-        """The text of the record just read, without its line break."""
-        text = "".join(self._taken)
-        self._taken.clear()
-        return text.removesuffix("\n").removesuffix("\r")
 
 
 def _blank(cells: list[str]) -> bool:
@@ -524,61 +469,10 @@ def _shape_original(cells: list[str], named: list[tuple[int, str]], text: str) -
     return original
 
 
-def _read_row(
-    number: int,
-    original: dict[str, str],
-    values: dict[str, str],
-    not_before: datetime | None,
-    not_after: datetime | None,
-) -> CompletionRow:
-    user = values["user_idnumber"].strip()
-    course = values["course_idnumber"].strip()
-    if not user or not course:
-        missing = " and ".join(name for name, v in (("user_idnumber", user), ("course_idnumber", course)) if not v)
-        raise _RowError("missing_id", f"{missing} is empty, so the row cannot be matched to a student and unit")
-    return CompletionRow(
-        row=number,
-        user_idnumber=user,
-        course_idnumber=course,
-        completed_at=parse_time(values["timecompleted"], not_before=not_before, not_after=not_after),
-        finalgrade=parse_grade("finalgrade", values.get("finalgrade", "")),
-        gradepass=parse_grade("gradepass", values.get("gradepass", "")),
-        original=original,
-    )
-
-
-def _settle_duplicates(result: CompletionFile) -> None:
-    """Drop exact repeats; reject every row of a (user, course) pair whose rows disagree."""
-    groups: dict[tuple[str, str], list[CompletionRow]] = defaultdict(list)
-    for row in result.rows:
-        groups[row.key].append(row)
-    keep: list[CompletionRow] = []
-    for row in result.rows:
-        group = groups[row.key]
-        if len(group) == 1:
-            keep.append(row)
-            continue
-        facts = {(r.completed_at, r.finalgrade, r.gradepass) for r in group}
-        if len(facts) == 1:
-            if row is group[0]:
-                keep.append(row)
-            else:
-                result.duplicates += 1
-            continue
-        # Which of the contradicting rows is right is a person's call: apply none of them.
-        others = [str(r.row) for r in group if r is not row]
-        where = f"row {others[0]}" if len(others) == 1 else f"rows {', '.join(others)}"
-        result.bad_rows.append(
-            BadRow(
-                row.row,
-                row.original,
-                "duplicate_conflict",
-                f"user_idnumber {_quoted(row.user_idnumber)} and course_idnumber {_quoted(row.course_idnumber)} "
-                f"also appear in {where} with a different completion time or grade; none of these rows was applied",
-            )
-        )
-    result.rows = keep
-    result.bad_rows.sort(key=lambda b: b.row)
+def _missing_id_reason(user: str, course: str) -> str:
+    """Why a row whose stripped ``user`` or ``course`` id is empty cannot be matched."""
+    missing = " and ".join(name for name, v in (("user_idnumber", user), ("course_idnumber", course)) if not v)
+    return f"{missing} is empty, so the row cannot be matched to a student and unit"
 
 
 def _check_bound(name: str, bound: datetime | None) -> None:
@@ -603,76 +497,46 @@ def _csv_error(error: str, record_start: int, line: int) -> str:
 
 
 def parse_completion_file(
-    data: bytes, *, not_before: datetime | None = None, not_after: datetime | None = None
+    data: bytes, *, not_before: datetime | None = None, not_after: datetime | None = None,
+    chunk_rows: int | None = None,
 ) -> CompletionFile:
-    """Read a completion file.
+    """Read a completion file held in memory (the resulting DAG streams its files through
+    :class:`~powerpro_moodle.formats.completion_chunks.CompletionReader`, which this uses).
 
     :param data: the file's bytes as delivered.
     :param not_before: the earliest plausible completion time, timezone-aware: the setting
         ``earliest_completion_date`` at midnight in the RTO's timezone. ``None`` = no bound.
     :param not_after: the latest plausible completion time, timezone-aware: the run's start
         + 24 hours. ``None`` = no bound.
+    :param chunk_rows: records read at a time (the default suits any file; the result is the
+        same whatever it is).
     :returns: the good rows, the bad rows with reasons, and the counts.
     :raises UnreadableFile: when the file is not UTF-8 CSV text, has no header, lacks a required
         column or repeats a column name; the message says what the file seems to be.
     """
-    _check_bound("not_before", not_before)
-    _check_bound("not_after", not_after)
-    text = _decode(data)
-    lines = _Lines(text)
-    # strict: a quote left open must not swallow the rest of the file into one cell silently.
-    reader = csv.reader(lines, strict=True)
-    record_start = 1
-    with _any_field_size():
-        try:
-            header, header_line = None, ""
-            for cells in reader:
-                header_line = lines.take()
-                record_start = reader.line_num + 1
-                if not _blank(cells):
-                    header = cells
-                    break
-            if header is None:
-                raise UnreadableFile(
-                    f"The file is empty: a completion file needs a header row naming {', '.join(REQUIRED_COLUMNS)}."
-                )
-            try:
-                positions = _column_positions(header, header_line)
-            except UnreadableFile:
-                markup = _looks_like_markup(text)
-                if markup:
-                    raise UnreadableFile(markup) from None
-                raise
-            wanted = {name: positions[name] for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if name in positions}
-            named = [(index, name) for index, name in enumerate(header) if name.strip()]
+    import pandas as pd
 
-            result = CompletionFile(header=list(header))
-            header_key = [cell.strip().lower() for cell in header]
-            for cells in reader:
-                row_text = lines.take()
-                record_start = reader.line_num + 1
-                if _blank(cells):
-                    continue
-                result.rows_read += 1
-                if [cell.strip().lower() for cell in cells] == header_key:
-                    reason = "the row repeats the header (two exports pasted into one file?); it holds no completion"
-                    result.bad_rows.append(BadRow(result.rows_read, _shape_original(cells, named, row_text), "bad_row",
-                                                  reason))
-                    continue
-                shape = _shape_error(cells, header)
-                if shape:
-                    original = _shape_original(cells, named, row_text)
-                    result.bad_rows.append(BadRow(result.rows_read, original, "bad_row", shape))
-                    continue
-                original = {name: cells[index] for index, name in named}
-                values = {name: cells[index] for name, index in wanted.items()}
-                try:
-                    result.rows.append(_read_row(result.rows_read, original, values, not_before, not_after))
-                except _RowError as exc:
-                    result.bad_rows.append(BadRow(result.rows_read, original, exc.code, exc.reason))
-        except csv.Error as exc:
-            raise UnreadableFile(_csv_error(str(exc), record_start, reader.line_num)) from None
-    _settle_duplicates(result)
+    from powerpro_moodle.formats.completion_chunks import (
+        CompletionReader,
+        Rows,
+        completion_rows,
+        empty_rows,
+        settle_duplicates,
+    )
+
+    chunks = {"chunk_rows": chunk_rows} if chunk_rows else {}
+    with CompletionReader(io.BytesIO(data), not_before=not_before, not_after=not_after, **chunks) as reader:
+        result = CompletionFile(header=list(reader.header))
+        frames = []
+        for chunk in reader:
+            frames.append(chunk.good)
+            result.bad_rows.extend(chunk.bad)
+        result.rows_read = reader.rows_read
+        named, positions = reader.named, reader.positions
+    rows = Rows(pd.concat(frames, ignore_index=True) if frames else empty_rows(named), named, positions)
+    keep, result.duplicates, conflicts = settle_duplicates(rows)
+    result.rows = completion_rows(rows.take(keep))
+    result.bad_rows = sorted([*result.bad_rows, *conflicts], key=lambda b: b.row)
     return result
 
 
@@ -689,14 +553,24 @@ def errors_csv(header: Sequence[str], errors: Sequence[Mapping[str, Any]]) -> by
     A row that does not match the header (``bad_row``) carries its text under
     :data:`ORIGINAL_TEXT`; that column is added, before ``reason``, when an entry has it.
     """
+    buf = io.StringIO(newline="")
+    write_errors_csv(buf, header, errors, any(entry.get(ORIGINAL_TEXT) for entry in errors))
+    return buf.getvalue().encode("utf-8")
+
+
+def write_errors_csv(out: IO[str], header: Sequence[str], errors: Iterable[Mapping[str, Any]],
+                     original_text: bool) -> None:
+    """:func:`errors_csv` written to ``out`` as the entries come (a file of any size).
+
+    :param original_text: whether an entry has :data:`ORIGINAL_TEXT` (known before the first
+        is written: the column goes in the header).
+    """
     reserved = ("row", ORIGINAL_TEXT, "reason")
     columns = ["row", *[h for h in header if h and h not in reserved]]
-    if ORIGINAL_TEXT in header or any(entry.get(ORIGINAL_TEXT) for entry in errors):
+    if ORIGINAL_TEXT in header or original_text:
         columns.append(ORIGINAL_TEXT)
     columns.append("reason")
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf, lineterminator="\r\n")
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(columns)
     for entry in errors:
         writer.writerow([neutralise(str(entry.get(c, "") if entry.get(c) is not None else "")) for c in columns])
-    return buf.getvalue().encode("utf-8")

@@ -24,9 +24,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from powerpro_moodle.formats.completion_file import CompletionFile, CompletionRow
-from powerpro_moodle.formats.ids import id_key, shown
+from powerpro_moodle.formats.ids import id_key
 from powerpro_moodle.formats.settings import OutcomeRules
-from powerpro_moodle.formats.summary import REJECTED, WARNING, Anomaly, count_codes, plural
+from powerpro_moodle.formats.summary import REJECTED, WARNING, Anomaly, AnomalyLog, count_codes, plural
 
 #: ``OutcomeSource`` of the outcomes this sync writes; only those (or empty outcomes) are rewritten.
 MOODLE_SOURCE = "Moodle sync"
@@ -178,53 +178,9 @@ def choose_target(rows: Sequence[EnrolmentUnitRow]) -> tuple[EnrolmentUnitRow, s
     )
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    """A completion that has found its EnrolmentUnit row, before checking what the row holds."""
-
-    seq: int
-    row: CompletionRow
-    target: EnrolmentUnitRow
-    code: str
-    day: date
-
-
-def _unit_groups(codes: Sequence[str]) -> list[list[str]]:
-    """The distinct units ``codes`` name, each as the PowerPro UnitCodes that match it
-    case-insensitively: one code is a unit, several (``TU1`` and ``tu1``) are ambiguous."""
-    groups: dict[str, list[str]] = {}
-    for code in codes:
-        if not _norm(code):
-            continue
-        group = groups.setdefault(_norm(code), [])
-        if code.strip() not in group:
-            group.append(code.strip())
-    return list(groups.values())
-
-
-def _candidates(value: str | Sequence[str]) -> list[str]:
-    return [value] if isinstance(value, str) else sorted(set(value))
-
-
-def _grade(value: Any) -> str:
-    return "none" if value is None else str(value)
-
-
-class _Planner:
-    def __init__(self, plan: OutcomePlan) -> None:
-        self.plan = plan
-
-    def reject(self, row: CompletionRow, record: str, key: str, code: str, reason: str, data: dict[str, Any]) -> None:
-        self.plan.anomalies.append(Anomaly(record, key, code, reason, level=REJECTED, data=data))
-        self.plan.errors.append({**row.original, "row": row.row, "reason": reason})
-
-    def warn(self, key: str, code: str, reason: str, data: dict[str, Any]) -> None:
-        self.plan.anomalies.append(Anomaly("student", key, code, reason, level=WARNING, data=data))
-
-
 def plan_outcomes(
     file: CompletionFile,
-    students: Mapping[str, str],
+    students: Mapping[str, str | Sequence[str]],
     course_units: Mapping[str, Sequence[str]],
     enrolment_units: Sequence[EnrolmentUnitRow],
     rules: OutcomeRules,
@@ -236,7 +192,12 @@ def plan_outcomes(
     unit) no EnrolmentUnit row for it are rejected; then a not-completed course is counted
     and a failing grade with no outcome configured is reported; otherwise the outcome goes to
     the row :func:`choose_target` picks, unless that row holds an outcome from a person or
-    another source (a conflict, unless it already equals Moodle's) or already holds it.
+    another source (a conflict, unless it already equals Moodle's) or already holds it. Two rows
+    of the file for one EnrolmentUnit row (say a cluster course and the unit's own course): the
+    latest completion wins, then the later row, so reruns agree.
+
+    The decisions are made by :func:`outcome_frames.plan_rows` (over columns); the resulting DAG
+    calls it on parts of a file, this on a whole file held in memory.
 
     :param file: the parsed completion file; its bad rows are reported here too.
     :param students: upper-cased ``user_idnumber`` → the PowerPro StudentNumbers that match it
@@ -248,172 +209,49 @@ def plan_outcomes(
     :param rules: what a completion becomes.
     :param tz: the RTO's timezone, for the outcome date.
     """
-    plan = OutcomePlan()
-    out = _Planner(plan)
-    for bad in file.bad_rows:
-        plan.anomalies.append(bad.to_anomaly())
-        plan.errors.append({**bad.original, "row": bad.row, "reason": bad.reason})
+    from powerpro_moodle.formats.outcome_frames import ListRows, Note, eu_frame, plan_rows, student_candidates
 
+    notes = [Note((0, bad.row, 0, 0), bad.to_anomaly(), {**bad.original, "row": bad.row, "reason": bad.reason})
+             for bad in file.bad_rows]
     # Re-key defensively: the caller's keys are meant to be upper-cased already.
-    student_of = {_norm(k): _candidates(v) for k, v in students.items()}
-    units_of = {_norm(k): list(v) for k, v in course_units.items()}
-    rows_of: dict[tuple[str, str], list[EnrolmentUnitRow]] = defaultdict(list)
-    for eu in enrolment_units:
-        rows_of[_norm(eu.student_number), _norm(eu.unit_code)].append(eu)
-
-    chosen: dict[int, _Candidate] = {}
-    seq = 0
-    for row in file.rows:
-        where = f"Moodle course {shown(row.course_idnumber)}, file row {row.row}"
-        ids = {"user_idnumber": row.user_idnumber, "course_idnumber": row.course_idnumber, "row": row.row}
-        numbers = student_of.get(_norm(row.user_idnumber), [])
-        if not numbers:
-            out.reject(
-                row, "student", shown(row.user_idnumber), "unknown_student",
-                f"Moodle user_idnumber {shown(row.user_idnumber)} matches no PowerPro StudentNumber ({where})", ids,
-            )
-            continue
-        if len(numbers) > 1:
-            out.reject(
-                row, "student", shown(row.user_idnumber), "ambiguous_student",
-                f"Moodle user_idnumber {shown(row.user_idnumber)} matches {len(numbers)} PowerPro students "
-                f"({', '.join(map(shown, numbers))}) that differ only in case; the result was written to neither "
-                f"({where})",
-                {**ids, "candidates": numbers},
-            )
-            continue
-        student_number = numbers[0]
-        groups = _unit_groups(units_of.get(_norm(row.course_idnumber), ()))
-        if not groups:
-            out.reject(
-                row, "student", student_number, "unknown_unit",
-                f"Moodle course_idnumber {shown(row.course_idnumber)} is neither mapped in MoodleCourseUnit nor a "
-                f"PowerPro UnitCode (StudentNumber {shown(student_number)}, file row {row.row})",
-                {"student_number": student_number, "course_idnumber": row.course_idnumber, "row": row.row},
-            )
-            continue
-        ambiguous = [g for g in groups if len(g) > 1]
-        if ambiguous:
-            names = "; ".join(", ".join(map(shown, g)) for g in ambiguous)
-            out.reject(
-                row, "student", student_number, "ambiguous_unit",
-                f"Moodle course_idnumber {shown(row.course_idnumber)} stands for PowerPro units that differ only "
-                f"in case ({names}); the result was written to none of them (StudentNumber "
-                f"{shown(student_number)}, file row {row.row})",
-                {"student_number": student_number, "course_idnumber": row.course_idnumber, "row": row.row,
-                 "candidates": [c for g in ambiguous for c in g]},
-            )
-            continue
-        units = [g[0] for g in groups]
-        kind, code, day = outcome_for(row, rules, tz)
-        for unit in units:
-            facts = {"student_number": student_number, "unit_code": unit, "row": row.row}
-            candidates = rows_of.get((_norm(student_number), _norm(unit)))
-            if not candidates:
-                out.reject(
-                    row,
-                    "student",
-                    student_number,
-                    "not_enrolled",
-                    f"StudentNumber {student_number} is not enrolled in unit {unit} ({where})",
-                    facts,
-                )
-                continue
-            if kind == NOT_COMPLETED:
-                plan.not_completed += 1
-                continue
-            if code is None:
-                plan.not_yet_competent += 1
-                out.warn(
-                    student_number,
-                    NOT_YET_COMPETENT,
-                    f"StudentNumber {student_number} completed unit {unit} on {day.isoformat()} with grade "
-                    f"{_grade(row.finalgrade)} below the pass mark {_grade(row.gradepass)} ({where}): "
-                    "a not-yet-competent candidate for a trainer to assess; nothing was written",
-                    {
-                        **facts,
-                        "finalgrade": _grade(row.finalgrade),
-                        "gradepass": _grade(row.gradepass),
-                        "completed": day.isoformat(),
-                    },
-                )
-                continue
-            target, why = choose_target(candidates)
-            if why:
-                out.warn(
-                    student_number,
-                    "transfer",
-                    f"{why} ({where})",
-                    {**facts, "enrolment_id": target.enrolment_id, "enrolment_unit_id": target.enrolment_unit_id},
-                )
-            seq += 1
-            candidate = _Candidate(seq, row, target, code, day)
-            earlier = chosen.get(target.enrolment_unit_id)
-            if earlier is None:
-                chosen[target.enrolment_unit_id] = candidate
-                continue
-            # Two rows of one file for the same unit (say a cluster course and the unit's own
-            # course): the latest completion wins, then the later row, so reruns agree.
-            keep, drop = sorted((earlier, candidate), key=lambda c: (c.row.completed_at, c.row.row), reverse=True)
-            chosen[target.enrolment_unit_id] = keep
-            plan.superseded += 1
-            if (keep.code, keep.day) != (drop.code, drop.day):
-                out.warn(
-                    student_number,
-                    "superseded",
-                    f"StudentNumber {student_number} unit {target.unit_code}: file rows {keep.row.row} and "
-                    f"{drop.row.row} give different outcomes ({keep.code} on {keep.day.isoformat()} and "
-                    f"{drop.code} on {drop.day.isoformat()}); the later completion, row {keep.row.row}, was used",
-                    {**facts, "unit_code": target.unit_code, "used_row": keep.row.row, "ignored_row": drop.row.row},
-                )
-
-    for candidate in sorted(chosen.values(), key=lambda c: (c.row.row, c.seq)):
-        _decide(candidate, out)
-    return plan
-
-
-def _decide(candidate: _Candidate, out: _Planner) -> None:
-    """Write, count as up to date, or report a conflict with an outcome Moodle does not own."""
-    plan = out.plan
-    target, row, code, day = candidate.target, candidate.row, candidate.code, candidate.day
-    existing = (target.outcome_code or "").strip()
-    ours = _norm(target.outcome_source) == _norm(MOODLE_SOURCE)
-    if existing and not ours:
-        if _norm(existing) == _norm(code):
-            # A person already recorded what Moodle says: nothing to do, nothing to report.
-            plan.up_to_date += 1
-            return
-        source = f"source {target.outcome_source.strip()!r}" if (target.outcome_source or "").strip() else "no source"
-        out.reject(
-            row,
-            "student",
-            target.student_number,
-            "conflict",
-            f"StudentNumber {target.student_number} unit {target.unit_code} already has outcome {existing} "
-            f"({source}) and Moodle gives {code} (Moodle course {row.course_idnumber}, file row {row.row}): "
-            "an outcome not written by the Moodle sync is never overwritten",
-            {
-                "student_number": target.student_number,
-                "unit_code": target.unit_code,
-                "existing_outcome": existing,
-                "existing_source": target.outcome_source,
-                "moodle_outcome": code,
-            },
-        )
-        return
-    if ours and _norm(existing) == _norm(code) and target.outcome_date == day:
-        plan.up_to_date += 1
-        return
-    plan.writes.append(
-        OutcomeWrite(
-            enrolment_unit_id=target.enrolment_unit_id,
-            outcome_code=code,
-            outcome_date=day,
-            student_number=target.student_number,
-            unit_code=target.unit_code,
-            row=row.row,
-        )
+    planned = plan_rows(ListRows(file.rows), student_candidates(students), course_units, eu_frame(enrolment_units),
+                        rules, tz)
+    notes = sorted([*notes, *planned.notes], key=lambda n: n.position)
+    w = planned.writes
+    return OutcomePlan(
+        writes=[
+            OutcomeWrite(int(e), c, d, s, u, int(r))
+            for e, c, d, s, u, r in zip(w["enrolment_unit_id"], w["outcome_code"], w["outcome_date"],
+                                        w["student_number"], w["unit_code"], w["row"], strict=True)
+        ],
+        up_to_date=planned.up_to_date,
+        not_completed=planned.not_completed,
+        not_yet_competent=planned.not_yet_competent,
+        superseded=planned.superseded,
+        anomalies=[n.anomaly for n in notes],
+        errors=[n.error for n in notes if n.error is not None],
     )
+
+
+@dataclass
+class PlanTotals:
+    """What applying a completion file meant, as counts: a plan too big to hold (the resulting
+    DAG streams its files), with the anomalies in a bounded :class:`AnomalyLog`."""
+
+    anomalies: AnomalyLog
+    rows_written: int = 0
+    up_to_date: int = 0
+    not_completed: int = 0
+    not_yet_competent: int = 0
+    superseded: int = 0
+
+    @property
+    def rows_skipped(self) -> int:
+        return self.up_to_date + self.not_completed + self.not_yet_competent + self.superseded
+
+    @property
+    def rows_rejected(self) -> int:
+        return self.anomalies.count(REJECTED)
 
 
 #: How the one-line message names each kind of refused row: (one, many).
@@ -432,7 +270,7 @@ REJECTED_WORDS = {
 }
 
 
-def describe_plan(plan: OutcomePlan, rows_read: int, dry_run: bool) -> str:
+def describe_plan(plan: OutcomePlan | PlanTotals, rows_read: int, dry_run: bool) -> str:
     """The one-line message staff read, e.g. "applied 120 outcomes from 130 rows, 3 conflicts with
     manual results, 7 not completed"."""
     verb = "dry run: would apply" if dry_run else "applied"
@@ -446,7 +284,7 @@ def describe_plan(plan: OutcomePlan, rows_read: int, dry_run: bool) -> str:
         parts.append(f"{plan.not_completed} not completed")
     if plan.not_yet_competent:
         parts.append(f"{plural(plan.not_yet_competent, 'not-yet-competent candidate')} for a trainer")
-    transfers = sum(1 for a in plan.anomalies if a.code == "transfer")
+    transfers = count_codes(plan.anomalies, WARNING)["transfer"]
     if transfers:
         parts.append(f"{plural(transfers, 'course transfer')} resolved")
     return ", ".join(parts)

@@ -3,42 +3,53 @@
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import io
 import json
 import posixpath
+import tempfile
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
-from typing import Any, NoReturn
+from itertools import chain, repeat
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from powerpro_moodle.formats.completion_file import (
-    CompletionFile,
+    ORIGINAL_TEXT,
     UnreadableFile,
     errors_csv,
     errors_file_name,
-    parse_completion_file,
+    write_errors_csv,
 )
 from powerpro_moodle.formats.inbox import first_look, second_look, wait_before_second_look
-from powerpro_moodle.formats.outcomes import (
-    EnrolmentUnitRow,
-    OutcomePlan,
-    as_date,
-    describe_plan,
-    plan_outcomes,
-    units_for_courses,
-)
+from powerpro_moodle.formats.outcomes import PlanTotals, describe_plan, units_for_courses
 from powerpro_moodle.formats.settings import Settings
-from powerpro_moodle.formats.summary import REJECTED, Anomaly, TaskSummary, bounded_anomalies, plural
+from powerpro_moodle.formats.summary import REJECTED, WARNING, Anomaly, AnomalyLog, TaskSummary, plural
 from powerpro_moodle.operators.base import PowerProMoodleOperator, as_bool
 from powerpro_moodle.sync_log import SUMMARY_KEY
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from powerpro_moodle.scratch import Partitions, Runs
 
 #: Files one run takes on: one mapped task each, well under Airflow's max_map_length (1024).
 #: The rest wait in the inbox for the next run, oldest name first.
 MAX_FILES_PER_RUN = 500
+
+#: How much of a completion file (bytes) is planned at a time: a file is split into parts of about
+#: this size by student, and the memory a task needs is bounded by one part (and one chunk of
+#: :data:`~powerpro_moodle.formats.completion_chunks.CHUNK_ROWS` rows), whatever the file's size.
+PART_BYTES = 4 << 20
+
+#: The columns of a good row spilled to scratch (:attr:`~powerpro_moodle.formats.completion_chunks.Chunk.good`).
+_SPILLED = ("row", "user", "course", "completed", "competent", "text")
 
 #: The sync's own tables the resulting DAG uses.
 RESULTING_TABLES = ["MoodleSyncAppliedFile", "MoodleSyncInboxFile", "MoodleSyncCompletionStage",
@@ -117,6 +128,18 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
     ``MoodleSyncInboxFile`` remembers what each run did with each file, so a cleared task that
     runs again after its file left the inbox restates what happened instead of doing nothing.
 
+    A file of any size is streamed (issue 10): it is downloaded to the task's temporary folder,
+    hashed as it arrives, read a chunk at a time (``completion_chunks``) and spilled there by
+    student; the ids it names are staged with multi-row INSERTs and PowerPro's rows for them read
+    by one query each, spilled the same way; each part (about :data:`PART_BYTES` of the file,
+    every row of its students) is then planned on its own (``outcome_frames``), its outcomes
+    staged, and all of them applied by one set-based UPDATE. Memory is bounded by a chunk and a
+    part, not by the file. What still grows with the file: the errors file, held whole for the
+    ledger (``ErrorsCsv``) and the upload (it grows with the refused rows, not the others); the
+    units of the courses it names (bounded by PowerPro's catalogue); and one record, if a single
+    quoted cell spans many lines (a quote never closed holds the rest of the file before the file
+    is rejected). The temporary folder needs about twice the file's size.
+
     :param file_name: the file's name in the completions folder. (templated)
     :param dry_run: read and decide everything; write, record and move nothing. (templated)
     """
@@ -131,20 +154,32 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
         self.dry_run = dry_run
 
     def sync(self, context: Any) -> TaskSummary:
-        dry_run = as_bool("dry_run", self.dry_run)
         settings = self.settings()
+        not_live = self.preview_reason(settings)
+        summary = self._sync(context, settings, as_bool("dry_run", self.dry_run) or not_live is not None)
+        if not_live:
+            summary.message = f"{summary.message}; {not_live}"
+            summary.extra["not_live"] = True
+        return summary
+
+    def _sync(self, context: Any, settings: Settings, dry_run: bool) -> TaskSummary:
         name = posixpath.basename(self.file_name)
         path = posixpath.join(settings.completions_folder, name)
         ti = context["ti"]
         ids = {"RunId": ti.run_id, "FileName": name}
-        with self.ftp() as ftp:
+        clock = _Clock()
+        with self.ftp() as ftp, tempfile.TemporaryDirectory(prefix="powerpro_moodle_") as scratch, _fewer_collections():
             before = ftp.stat(path)
             if before is None:
                 return self._gone(context, ftp, settings, name, ids)
-            data = ftp.read(path)
-            if before.size is not None and len(data) != before.size:
+            local = Path(scratch) / "completions.csv"
+            with local.open("wb") as out:
+                hashing = _Hashing(out)
+                ftp.download(path, hashing)
+            clock.lap("download")
+            if before.size is not None and hashing.size != before.size:
                 return self._changed(name, "while it was being downloaded; nothing was written")
-            content_hash = hashlib.sha256(data).hexdigest()
+            content_hash = hashing.sha256.hexdigest()
             file = {**ids, "DagId": ti.dag_id, "ContentHash": content_hash, "path": path}
             rejected = self.db.query("select_rejected_content", {"ContentHash": content_hash})
             if rejected:
@@ -153,12 +188,10 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
             applied = self.db.query("select_applied_file", {"ContentHash": content_hash})
             if applied:
                 return self._seen_again(ftp, settings, file, applied[0], dry_run)
+            clock.lap("ledger")
             try:
-                parsed = parse_completion_file(
-                    data,
-                    not_before=datetime.combine(settings.earliest_completion_date, clock(0), tzinfo=settings.tz),
-                    not_after=_run_start(context) + timedelta(hours=24),
-                )
+                parsed = self._read(local, Path(scratch), settings, context)
+                clock.lap("read")
             except UnreadableFile as err:
                 self._reject(context, ftp, settings, file, str(err), dry_run)
             target = None if dry_run else ftp.reserve(settings.processed_folder, name)
@@ -167,7 +200,9 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
                 return ftp.stat(path) == before
 
             try:
-                plan, errors = self._apply(context, settings, file, parsed, target, dry_run, unchanged)
+                with _closing_on_error(parsed):
+                    plan, errors = self._apply(context, settings, file, parsed, target, dry_run, unchanged,
+                                               clock=clock)
             except _FileChanged:
                 return self._changed(name, "while it was being applied; nothing was written")
             extra: dict[str, Any] = {"file": name, "sha256": content_hash, "dry_run": dry_run}
@@ -175,6 +210,7 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
             if not dry_run:
                 if unchanged():
                     extra.update(self._file_away(ftp, file, target, errors))
+                    clock.lap("file_away")
                 else:
                     # The bytes applied are the bytes moved: new bytes are a corrected file, which
                     # the next run applies as such.
@@ -187,60 +223,176 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
             rows_rejected=plan.rows_rejected,
             message=message,
             anomalies=plan.anomalies,
-            extra={**extra, "conflicts": sum(1 for a in plan.anomalies if a.code == "conflict")},
+            extra={**extra, "conflicts": plan.anomalies.count(code="conflict"), "seconds": clock.rounded()},
         )
 
-    def _apply(self, context: Any, settings: Settings, file: dict[str, Any], parsed: CompletionFile,
-               target: str | None, dry_run: bool, unchanged: Callable[[], bool]) -> tuple[OutcomePlan, bytes | None]:
+    def _read(self, local: Path, scratch: Path, settings: Settings, context: Any) -> _SpilledFile:
+        """Read the downloaded file once, a chunk at a time: its bad rows go to the errors runs
+        and the anomalies, its good rows to the parts (by student), the ids it names to a list
+        that is staged in the database later.
+
+        :raises UnreadableFile: the file cannot be read as a whole.
+        """
+        import numpy as np
+        import pandas as pd
+
+        from powerpro_moodle.formats.completion_chunks import CompletionReader
+        from powerpro_moodle.scratch import Partitions, Runs, objects, part_of
+
+        size = local.stat().st_size
+        spilled = _SpilledFile(
+            parts=Partitions(scratch, -(-size // PART_BYTES)), keys=Partitions(scratch / "keys", 1),
+            errors=Runs(scratch, "errors"), anomalies=AnomalyLog(),
+        )
+        spilled.keys.folder.mkdir()
+        bounds = {
+            "not_before": datetime.combine(settings.earliest_completion_date, clock(0), tzinfo=settings.tz),
+            "not_after": _run_start(context) + timedelta(hours=24),
+        }
+        with local.open("rb") as binary, CompletionReader(binary, cells=False, **bounds) as reader, \
+                spilled.errors.run() as run, _closing_on_error(spilled):
+            for chunk in reader:
+                for bad in chunk.bad:
+                    position = (0, bad.row, 0, 0)
+                    spilled.anomalies.add(bad.to_anomaly(), position)
+                    spilled.add_error(run, position, {**bad.original, "row": bad.row, "reason": bad.reason})
+                good = chunk.good
+                if len(good):
+                    # Each distinct id is keyed, hashed to its part and staged once per chunk.
+                    users, user_keys = _distinct_keys(good["user"].to_numpy())
+                    part = part_of(user_keys, spilled.parts.parts)[users]
+                    # The rest of a row (its cells, its grades) is in its text, for the few that need it.
+                    spilled.parts.add("rows", {c: good[c].to_numpy() for c in _SPILLED}, part=part,
+                                      packed=("user", "course"))
+                    for kind, keys in (("users", user_keys), ("courses", _distinct_keys(good["course"].to_numpy())[1])):
+                        distinct = objects(pd.unique(keys))
+                        spilled.keys.add(kind, {"key": distinct}, part=np.zeros(len(distinct), np.int64))
+            spilled.header, spilled.named, spilled.rows_read = reader.header, reader.named, reader.rows_read
+            spilled.positions = reader.positions
+        return spilled
+
+    def _apply(self, context: Any, settings: Settings, file: dict[str, Any], parsed: _SpilledFile,
+               target: str | None, dry_run: bool, unchanged: Callable[[], bool],
+               clock: _Clock | None = None) -> tuple[PlanTotals, bytes | None]:
         """Read what the file needs, decide, write: one transaction (rolled back on a dry run, or
         when the file changed on the server meanwhile).
 
-        :return: the plan, and the errors file (``None`` when no row was refused).
+        The ids the file names are staged, and PowerPro's rows for them read, in one set-based
+        query each (streamed into the parts); each part is then planned on its own, its outcomes
+        staged in multi-row INSERTs, and all of them applied by one set-based UPDATE.
+
+        :return: the plan's counts and anomalies, and the errors file (``None`` when no row was refused).
         """
         batch = uuid.uuid4().hex
         db = self.db
+        clock = clock or _Clock()
         with db.transaction(commit=not dry_run) as conn:
-            keys = sorted({row.key for row in parsed.rows})
-            db.run(conn, "stage_completion_keys", [{"BatchId": batch, "UserKey": u, "CourseKey": c} for u, c in keys])
-            students: dict[str, list[str]] = defaultdict(list)
-            for r in db.fetch(conn, "select_completion_students", {"BatchId": batch}):
-                students[r["user_key"]].append(r["student_number"])
+            users, courses = (parsed.keys.read(kind, 0) or {"key": []} for kind in ("users", "courses"))
+            db.insert_rows(conn, "stage_completion_keys", chain(
+                zip(repeat(batch), users["key"], repeat(""), strict=False),
+                zip(repeat(batch), repeat(""), courses["key"], strict=False)))
+            clock.lap("stage_keys")
+            self._look_up(conn, parsed, batch, clock)
             course_units = units_for_courses(db.fetch(conn, "select_completion_course_units", {"BatchId": batch}))
-            enrolment_units = [
-                EnrolmentUnitRow(**{**r, "outcome_date": as_date(r["outcome_date"])})
-                for r in db.fetch(conn, "select_completion_enrolment_units", {"BatchId": batch})
-            ]
-            plan = plan_outcomes(parsed, students, course_units, enrolment_units, settings.outcome_rules, settings.tz)
+            clock.lap("select_course_units")
+            plan = PlanTotals(anomalies=parsed.anomalies)
+            staged = 0
+            for part in range(parsed.parts.parts):
+                writes = self._plan_part(parsed, part, course_units, settings, plan)
+                clock.lap("plan")
+                staged += db.insert_rows(conn, "stage_outcomes", zip(
+                    repeat(batch), writes["enrolment_unit_id"].tolist(), writes["outcome_code"].tolist(),
+                    _iso_dates(writes["outcome_date"].to_numpy()), strict=False))
+                clock.lap("stage_outcomes")
             now = _local_now(settings)
-            if plan.writes:
-                db.run(conn, "stage_outcomes", [
-                    {"BatchId": batch, "EnrolmentUnitID": w.enrolment_unit_id, "OutcomeCode": w.outcome_code,
-                     "OutcomeDate": w.outcome_date}
-                    for w in plan.writes
-                ])
+            plan.rows_written = staged
+            if staged:
                 written = db.run(conn, "apply_staged_outcomes", {"BatchId": batch, "ModifiedAt": now})
-                if written != len(plan.writes):
+                if written != staged:
                     # Someone entered outcomes between the read and the write: the guarded UPDATE
                     # left theirs alone. Say so rather than report a count that is not true.
                     self.log.warning("%d of %d outcomes were not written: their rows changed meanwhile",
-                                     len(plan.writes) - written, len(plan.writes))
-                    plan.writes = plan.writes[:written]
+                                     staged - written, staged)
+                    plan.rows_written = written
+            clock.lap("apply_staged_outcomes")
             db.run(conn, "delete_completion_stage", {"BatchId": batch})
-            errors = errors_csv(parsed.header, plan.errors) if plan.errors else None
+            clock.lap("delete_stage")
+            errors = parsed.errors_file() if parsed.errors else None
+            clock.lap("errors_file")
             if not dry_run:
-                refused = [a for a in plan.anomalies if a.level == REJECTED]
                 db.run(conn, "record_applied_file", {
                     "ContentHash": file["ContentHash"], "FileName": file["FileName"], "AppliedAt": now,
                     "DagId": file["DagId"], "RunId": file["RunId"],
                     "RowsRead": parsed.rows_read, "RowsWritten": plan.rows_written,
                     "RowsSkipped": plan.rows_skipped + parsed.duplicates, "RowsRejected": plan.rows_rejected,
                     "ErrorsCsv": errors.decode("utf-8") if errors else None,
-                    "Anomalies": json.dumps(bounded_anomalies(refused), ensure_ascii=False, default=str),
+                    "Anomalies": json.dumps(plan.anomalies.bounded(REJECTED), ensure_ascii=False, default=str),
                 })
                 self._record(conn, settings, file, "applied", target)
                 if not unchanged():
                     raise _FileChanged
+        clock.lap("ledger_and_commit")
         return plan, errors
+
+    def _look_up(self, conn: Any, parsed: _SpilledFile, batch: str, clock: _Clock) -> None:
+        """The students and EnrolmentUnit rows of the staged ids, each read by one query and
+        spilled to the part of its student as it streams."""
+        import numpy as np
+        import pandas as pd
+
+        from powerpro_moodle.scratch import objects, part_of
+
+        for name, kind, key in (("select_completion_students", "students", "user_key"),
+                                ("select_completion_enrolment_units", "eus", "student_number")):
+            for columns, rows in self.db.stream(conn, name, {"BatchId": batch}):
+                values = {c: np.fromiter(v, np.int64, len(v)) if c.endswith("_id") else objects(v)
+                          for c, v in zip(columns, zip(*rows, strict=True), strict=True)}
+                codes, uniques = pd.factorize(values[key], use_na_sentinel=True)
+                part = part_of(_keys(objects([*uniques, None])), parsed.parts.parts)[codes]
+                # Text that repeats (a status, a unit, a student's six units) is spilled as codes.
+                parsed.parts.add(kind, values, part=part, packed=[c for c in columns if not c.endswith("_id")])
+            clock.lap(name)
+
+    def _plan_part(self, parsed: _SpilledFile, part: int, course_units: dict[str, list[str]], settings: Settings,
+                   plan: PlanTotals) -> pd.DataFrame:
+        """Plan one part (every row of its students): its anomalies and errors-file entries join
+        the file's, its counts the plan's. :return: its writes."""
+        import pandas as pd
+
+        from powerpro_moodle.formats.completion_chunks import Rows, object_frame, settle_duplicates
+        from powerpro_moodle.formats.outcome_frames import EU_COLUMNS, plan_rows, student_candidates
+        from powerpro_moodle.scratch import objects
+
+        spilled, students, eus = (parsed.parts.read(kind, part) for kind in ("rows", "students", "eus"))
+        if spilled is None:
+            return pd.DataFrame({c: [] for c in ("enrolment_unit_id", "outcome_code", "outcome_date")})
+        rows = Rows(object_frame(spilled), parsed.named, parsed.positions)
+        keep, duplicates, conflicts = settle_duplicates(rows)
+        parsed.duplicates += duplicates
+        rows = rows.take(keep)
+        found: dict[str, list[str]] = {}
+        if students is not None:
+            for key, number in zip(students["user_key"], students["student_number"], strict=True):
+                found.setdefault(key, []).append(number)
+        eu = object_frame({c: eus[c] if eus is not None else objects([]) for c in EU_COLUMNS})
+        planned = plan_rows(rows, student_candidates(found), course_units, eu, settings.outcome_rules, settings.tz,
+                            wanted=plan.anomalies.wants)
+        entries = [((0, bad.row, 0, 0), bad.to_anomaly(), {**bad.original, "row": bad.row, "reason": bad.reason})
+                   for bad in conflicts]
+        entries += [(n.position, n.anomaly, n.error) for n in planned.notes]
+        entries.sort(key=lambda e: e[0])
+        with parsed.errors.run() as run:
+            for position, anomaly, error in entries:
+                plan.anomalies.add(anomaly, position)
+                if error is not None:
+                    parsed.add_error(run, position, error)
+        for code, n in planned.unsaid.items():
+            plan.anomalies.count_unsaid(WARNING, code, n)
+        plan.up_to_date += planned.up_to_date
+        plan.not_completed += planned.not_completed
+        plan.not_yet_competent += planned.not_yet_competent
+        plan.superseded += planned.superseded
+        return planned.writes
 
     def _record(self, conn: Any, settings: Settings, file: dict[str, Any], outcome: str, target: str | None,
                 reason: str | None = None) -> None:
@@ -377,3 +529,140 @@ def restated_anomalies(applied: dict[str, Any]) -> list[Anomaly]:
         Anomaly("row", f"row {r.get('row', '')}", "earlier_refusal", r.get("reason", ""))
         for r in csv.DictReader(io.StringIO(applied["errors_csv"], newline=""))
     ]
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Keep Python's garbage collector from walking the task's whole heap again and again.
+
+    A file of a million rows makes millions of short-lived objects; each of the collector's full
+    passes walks every live object, Airflow's included, which cost a third of the task's time.
+    The objects alive before the file are set aside (``gc.freeze``) and the young generation is
+    collected less often; both are put back after.
+    """
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
+@contextmanager
+def _closing_on_error(spilled: _SpilledFile) -> Iterator[None]:
+    """Close the scratch files a failed step left open (the folder goes with the task's try)."""
+    try:
+        yield
+    except BaseException:
+        spilled.parts.close()
+        spilled.keys.close()
+        raise
+
+
+class _Clock:
+    """Where a task's time goes, by step (for the log and the summary's ``seconds``)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._last = time.perf_counter()
+        self._last_cpu = time.process_time()
+
+    def lap(self, step: str) -> None:
+        now, cpu = time.perf_counter(), time.process_time()
+        self.seconds[step] = self.seconds.get(step, 0.0) + now - self._last
+        self.cpu[step] = self.cpu.get(step, 0.0) + cpu - self._last_cpu
+        self._last, self._last_cpu = now, cpu
+
+    def rounded(self, cpu: bool = False) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in (self.cpu if cpu else self.seconds).items()}
+
+
+class _Hashing:
+    """A file object that writes through to ``out`` and hashes (SHA-256) and counts what passes."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self.out.write(data)
+
+
+@dataclass
+class _SpilledFile:
+    """A completion file read once and spilled to the task's scratch folder.
+
+    :param parts: the good rows by student (``rows``), later the students (``students``) and
+        EnrolmentUnit rows (``eus``) they name.
+    :param keys: the (user, course) keys each chunk names, to stage.
+    :param errors: the errors-file entries, in runs by position.
+    :param anomalies: every anomaly, bounded.
+    """
+
+    parts: Partitions
+    keys: Partitions
+    errors: Runs
+    anomalies: AnomalyLog
+    header: Sequence[str] = ()
+    named: Sequence[tuple[int, str]] = ()
+    positions: dict[str, int] = field(default_factory=dict)
+    rows_read: int = 0
+    duplicates: int = 0
+    original_text: bool = False
+
+    def add_error(self, run: Any, position: tuple[int, ...], entry: dict[str, Any]) -> None:
+        self.original_text = self.original_text or bool(entry.get(ORIGINAL_TEXT))
+        run.add(position, entry)
+
+    def errors_file(self) -> bytes:
+        buf = io.StringIO(newline="")
+        write_errors_csv(buf, self.header, self.errors.merged(), self.original_text)
+        return buf.getvalue().encode("utf-8")
+
+
+def _iso_dates(dates: Any) -> list[str]:
+    """Dates as ``YYYY-MM-DD`` (a DATE literal SQL Server and SQLite read alike), each made once."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(dates)
+    return list(_column([u.isoformat() for u in uniques])[codes])
+
+
+def _distinct_keys(values: Any) -> tuple[Any, Any]:
+    """Ids already stripped as (codes, :func:`~powerpro_moodle.formats.ids.id_key` of each
+    distinct id): ``keys[codes]`` are the ids' keys."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(values)
+    return codes, _column(list(map(str.upper, uniques)))
+
+
+def _keys(values: Any) -> Any:
+    """:func:`~powerpro_moodle.formats.ids.id_key` of each value."""
+    from powerpro_moodle.formats.ids import id_key
+
+    try:
+        return _column(list(map(str.upper, map(str.strip, values))))
+    except TypeError:  # a None among them
+        return _column([id_key(v) for v in values])
+
+
+def _column(values: Sequence[Any]) -> Any:
+    """Values as an array of Python objects (ints stay ints, for the database and the JSON)."""
+    import numpy as np
+
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _no_enrolment_units(columns: Sequence[str]) -> pd.DataFrame:
+    from powerpro_moodle.formats.completion_chunks import object_frame
+
+    return object_frame({c: _column([]) for c in columns})
