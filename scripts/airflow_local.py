@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from local_airflow import airflow_environ  # noqa: E402
 from powerpro_sample import PowerPro, build_demo_sample, conn_json, create_reference_db  # noqa: E402
 
-#: The Variable an RTO sets first; here with a short settle time so files dropped by hand are taken quickly.
+#: The settings Variable to start with: a short settle time, so files dropped by hand are taken
+#: quickly, and go_live unset, so the first runs only preview, as on a real new install.
 SETTINGS = {"file_settle_seconds": 5}
 
 
@@ -115,7 +116,6 @@ def environment(home: Path, db_path: Path, ftp_port: int, ftp_password: str, por
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
         "AIRFLOW_CONN_POWERPRO_DB": conn_json(db_path),
         "AIRFLOW_CONN_MOODLE_FTP": f"ftp://moodle:{ftp_password}@127.0.0.1:{ftp_port}",
-        "AIRFLOW_VAR_POWERPRO_MOODLE_SETTINGS": json.dumps(SETTINGS),
     }
 
 
@@ -154,6 +154,13 @@ def main() -> None:
         print("Preparing Airflow's metadata database ...", flush=True)
         subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, cwd=ROOT, check=True,
                        stdout=(logs / "db_migrate.log").open("w"), stderr=subprocess.STDOUT)
+        # A stored Variable (not an AIRFLOW_VAR_ environment variable, which would win over it), so
+        # that setting go_live in the UI or with `airflow variables set` takes effect. Kept across restarts.
+        known = subprocess.run([str(BIN / "airflow"), "variables", "get", "powerpro_moodle_settings"], env=env,
+                               cwd=ROOT, capture_output=True)
+        if known.returncode != 0:
+            subprocess.run([str(BIN / "airflow"), "variables", "set", "powerpro_moodle_settings", json.dumps(SETTINGS)],
+                           env=env, cwd=ROOT, check=True, capture_output=True)
         log = logs / "standalone.log"
         print(f"Starting airflow standalone on port {port} (log: {log.relative_to(ROOT) if log.is_relative_to(ROOT) else log}) ...",
               flush=True)

@@ -67,7 +67,7 @@ def airflow_env(db_path: Path, ftp_port: int, ftp_password: str) -> dict[str, st
         "AIRFLOW_CONN_POWERPRO_DB": conn_json(db_path),
         "AIRFLOW_CONN_MOODLE_FTP": f"ftp://moodle:{ftp_password}@127.0.0.1:{ftp_port}",
         # The stand-in drops its file the moment before the run; a real inbox waits a minute.
-        "AIRFLOW_VAR_POWERPRO_MOODLE_SETTINGS": json.dumps({"file_settle_seconds": 3}),
+        "AIRFLOW_VAR_POWERPRO_MOODLE_SETTINGS": json.dumps({"file_settle_seconds": 3, "go_live": True}),
     }
 
 

@@ -6,10 +6,10 @@ through a real ``powerpro_moodle_resulting`` DAG run against the reference Power
 (``tests/test_bad_input_corpus.py``), with the exact end state a user sees: the outcomes in
 PowerPro, where each file went, the errors file and the E-Learning Sync Log row.
 
-Each case also carries what staff notice (``symptom``) and what to do (``action``): the README's
-troubleshooting table is generated from them. Rewrite it with::
+Each case also carries what staff notice (``symptom``) and what to do (``action``): the
+troubleshooting table in ``docs/troubleshooting.md`` is generated from them. Rewrite it with::
 
-    python tests/bad_input_corpus.py
+    .venv/bin/python tests/bad_input_corpus.py
 
 The college every case starts from (built by the test's ``college`` fixture):
 
@@ -32,7 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+#: The page that holds the troubleshooting table, between the two markers.
+TROUBLESHOOTING = Path(__file__).resolve().parents[1] / "docs" / "troubleshooting.md"
 START, END = "<!-- troubleshooting:start -->", "<!-- troubleshooting:end -->"
 
 #: Outcome rows as the tests compare them: (StudentNumber, UnitCode, OutcomeCode, OutcomeDate, OutcomeSource).
@@ -75,16 +76,16 @@ class Case:
     """One bad input and the exact end state it must leave.
 
     :param id: the pytest id: what the case shows.
-    :param symptom: what RTO staff notice (README).
-    :param action: what to do about it (README).
+    :param symptom: what RTO staff notice (the troubleshooting table).
+    :param action: what to do about it (the troubleshooting table).
     :param files: ``(name, bytes)`` delivered into ``/from_moodle`` before the checked run; a name
         with a ``/`` makes a folder. The first is the file whose ``import_completion_file`` row is
         checked.
     :param says: what the checked sync log row's ``Message`` says: for the import task, the text
         right after the file name (the message starts with ``name + says``); for the list task
         (``task="list_completion_files"``), text the message contains.
-    :param readme_says: the whole message (after the file name, for the import task) as the README shows
-        it, ``<…>`` and ``…`` standing for any text; the test checks the message matches it.
+    :param readme_says: the whole message (after the file name, for the import task) as the
+        troubleshooting table shows it, ``<…>`` and ``…`` standing for any text; the test checks the message matches it.
     :param earlier: files delivered, and a run made, before ``files`` (a repeat delivery).
     :param settings: the ``powerpro_moodle_settings`` Variable for both runs.
     :param state: the DAG run's final state.
@@ -146,7 +147,7 @@ class Case:
 
     @property
     def sync_log_says(self) -> str:
-        """What the README shows in the "what the sync log says" column."""
+        """What the troubleshooting table shows in the "what the sync log says" column."""
         if self.task == "list_completion_files":
             return f"`{self.readme_says or self.says}` (list_completion_files)"
         shown = f"`{self.file}{self.readme_says or self.says.rstrip() + ' …'}`"
@@ -1001,7 +1002,7 @@ CASES: tuple[Case, ...] = (
 )
 
 
-# -- the README table ----------------------------------------------------------------------------
+# -- the troubleshooting table (docs/troubleshooting.md) ----------------------------------------
 
 
 def _cell(text: str) -> str:
@@ -1035,20 +1036,20 @@ def render_table(cases: tuple[Case, ...] = CASES) -> str:
 _SECTION = re.compile(re.escape(START) + r"\n?(.*?)" + re.escape(END), re.DOTALL)
 
 
-def readme_section(text: str) -> str:
-    """What the README holds between the troubleshooting markers."""
+def table_section(text: str) -> str:
+    """What ``docs/troubleshooting.md`` holds between the troubleshooting markers."""
     match = _SECTION.search(text)
     if match is None:
-        raise ValueError(f"README.md has no {START} ... {END} section")
+        raise ValueError(f"{TROUBLESHOOTING.name} has no {START} ... {END} section")
     return match.group(1)
 
 
-def rewrite_readme(path: Path = README, render: Callable[[], str] = render_table) -> None:
+def rewrite_table(path: Path = TROUBLESHOOTING, render: Callable[[], str] = render_table) -> None:
     text = path.read_text(encoding="utf-8")
-    readme_section(text)  # the markers must be there
+    table_section(text)  # the markers must be there
     new = _SECTION.sub(lambda _: f"{START}\n{render()}{END}", text, count=1)
     path.write_text(new, encoding="utf-8")
 
 
 if __name__ == "__main__":
-    rewrite_readme(Path(sys.argv[1]) if len(sys.argv) > 1 else README)
+    rewrite_table(Path(sys.argv[1]) if len(sys.argv) > 1 else TROUBLESHOOTING)

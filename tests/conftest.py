@@ -3,6 +3,7 @@ PowerPro, and an Airflow home with a migrated metadata database for ``dag.test()
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
@@ -15,7 +16,9 @@ from local_airflow import airflow_environ  # noqa: E402
 # Airflow reads its configuration when first imported: set it up before anything imports it.
 _HOME = Path(tempfile.mkdtemp(prefix="powerpro_moodle_airflow_"))
 os.environ.update(airflow_environ(_HOME))
-os.environ.pop("AIRFLOW_VAR_POWERPRO_MOODLE_SETTINGS", None)
+# The tests exercise a site that is live; tests of the safe first run set go_live themselves.
+LIVE = {"go_live": True}
+os.environ["AIRFLOW_VAR_POWERPRO_MOODLE_SETTINGS"] = json.dumps(LIVE)
 
 import logging  # noqa: E402
 
@@ -96,11 +99,9 @@ def powerpro(tmp_path, monkeypatch):
 
 @pytest.fixture
 def settings(monkeypatch):
-    """Set the ``powerpro_moodle_settings`` Variable (JSON) for a test."""
-    import json
-
+    """Set the ``powerpro_moodle_settings`` Variable (JSON) for a test (live, unless it says)."""
     def _set(**values):
-        monkeypatch.setenv("AIRFLOW_VAR_POWERPRO_MOODLE_SETTINGS", json.dumps(values))
+        monkeypatch.setenv("AIRFLOW_VAR_POWERPRO_MOODLE_SETTINGS", json.dumps({**LIVE, **values}))
 
     return _set
 

@@ -16,12 +16,12 @@ from bad_input_corpus import (
     BASELINE,
     CASES,
     END,
-    README,
     START,
+    TROUBLESHOOTING,
     Case,
     message_pattern,
-    readme_section,
     render_table,
+    table_section,
 )
 
 DAG_ID = "powerpro_moodle_resulting"
@@ -191,7 +191,7 @@ def test_corpus_is_big_enough_and_ids_are_unique():
     assert {s: a for s, a in actions.items() if len(a) > 1} == {}, "one symptom, one action"
 
 
-def test_readme_troubleshooting_table_is_generated_from_the_corpus():
-    text = README.read_text(encoding="utf-8")
+def test_the_troubleshooting_table_is_generated_from_the_corpus():
+    text = TROUBLESHOOTING.read_text(encoding="utf-8")
     assert text.count(START) == 1 and text.count(END) == 1
-    assert readme_section(text) == render_table(), "run: python tests/bad_input_corpus.py"
+    assert table_section(text) == render_table(), "run: .venv/bin/python tests/bad_input_corpus.py"

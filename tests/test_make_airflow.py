@@ -65,6 +65,8 @@ def test_make_airflow_starts_a_usable_airflow_and_ctrl_c_stops_all_of_it(tmp_pat
         _, dags = call(f"{url}/api/v2/dags", token=token["access_token"])
         assert {(d["dag_id"], d["is_paused"]) for d in dags["dags"]} == {
             ("powerpro_moodle_provisioning", True), ("powerpro_moodle_resulting", True)}, "loaded, and paused"
+        _, variable = call(f"{url}/api/v2/variables/powerpro_moodle_settings", token=token["access_token"])
+        assert "go_live" not in json.loads(variable["value"]), "stored, not live: setting go_live in the UI works"
         _, errors = call(f"{url}/api/v2/importErrors", token=token["access_token"])
         assert errors["total_entries"] == 0
         assert processes_using(home), "Airflow's processes are running"

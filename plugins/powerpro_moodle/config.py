@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 import re
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from croniter import croniter
 
+from powerpro_moodle.alerts import send_failure_alert
 from powerpro_moodle.rto_settings import SETTINGS_VARIABLE, load_settings  # noqa: F401 - the run-time half
 from powerpro_moodle.sync_log import sync_log_callbacks
 
@@ -51,8 +53,14 @@ def _env_whole_number(name: str, default: int, low: int, high: int, unit: str) -
 
 
 def default_args(direction: str) -> dict[str, Any]:
-    """``default_args`` for every task: retries with exponential back-off, and the sync log
-    callback on success, failure, retry and skip."""
+    """``default_args`` for every task: retries with exponential back-off, the sync log
+    callback on success, failure, retry and skip, and the failure email (failure only: a try
+    that will be retried is not worth an email)."""
+    callbacks = sync_log_callbacks(direction)
+    callbacks["on_failure_callback"] = [
+        callbacks["on_failure_callback"],  # the sync log row first: the email quotes its message
+        partial(send_failure_alert, direction=direction),
+    ]
     delay = _env_whole_number("POWERPRO_MOODLE_RETRY_DELAY", 300, 0, 86400, "seconds")
     return {
         "owner": "powerpro-moodle",
@@ -65,7 +73,7 @@ def default_args(direction: str) -> dict[str, Any]:
         "execution_timeout": timedelta(
             minutes=_env_whole_number("POWERPRO_MOODLE_TASK_TIMEOUT_MINUTES", 30, 1, 1440, "minutes")
         ),
-        **sync_log_callbacks(direction),
+        **callbacks,
     }
 
 

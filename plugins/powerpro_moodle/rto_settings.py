@@ -25,3 +25,19 @@ def load_settings() -> Settings:
         return parse_settings(raw)
     except SettingsError as err:
         raise SettingsError(f"Variable {SETTINGS_VARIABLE}: {err}") from None
+
+
+def alert_recipients() -> list[str]:
+    """The ``alert_emails`` setting. When the settings are invalid (which may be the very failure
+    to report) the addresses are still read from the Variable, if they are a list of addresses."""
+    try:
+        return list(getattr(load_settings(), "alert_emails", ()))
+    except SettingsError:
+        from airflow.sdk import Variable
+
+        try:
+            raw = json.loads(Variable.get(SETTINGS_VARIABLE, default=None) or "{}")
+        except (TypeError, ValueError):
+            return []
+        emails = raw.get("alert_emails") if isinstance(raw, dict) else None
+        return [e for e in emails if isinstance(e, str) and "@" in e] if isinstance(emails, list) else []

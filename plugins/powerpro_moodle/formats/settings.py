@@ -101,6 +101,12 @@ class Settings(BaseModel):
     hold_suspension_minimum: int = 20
     #: Rename the Moodle account (``oldusername``) when the username rule's source changes.
     allow_renames: bool = False
+    #: Who is emailed when a task fails for good (a held run included); empty: nobody.
+    alert_emails: tuple[str, ...] = ()
+    #: ``false``: every run only previews (a dry run), whatever it was asked; ``true``: runs write.
+    #: Unset (``null``): a new install previews until someone sets it, and a site whose sync has
+    #: already sent students or applied files (an upgrade) carries on writing.
+    go_live: bool | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -155,6 +161,22 @@ class Settings(BaseModel):
     def _hold_minimum(cls, value: Any) -> int:
         if type(value) is not int or not 0 <= value <= MAX_HOLD_MINIMUM:
             raise ValueError(f"must be a whole number of students from 0 to {MAX_HOLD_MINIMUM}, got {value!r}")
+        return value
+
+    @field_validator("alert_emails", mode="before")
+    @classmethod
+    def _alert_emails(cls, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(e, str) and re.fullmatch(r"[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+", e.strip()) for e in value
+        ):
+            raise ValueError(f"must be a list of email addresses such as [\"it@rto.example\"], got {value!r}")
+        return tuple(e.strip() for e in value)
+
+    @field_validator("go_live", mode="before")
+    @classmethod
+    def _go_live(cls, value: Any) -> bool | None:
+        if value is not None and not isinstance(value, bool):
+            raise ValueError(f"must be true, false or null, got {value!r}")
         return value
 
     @field_validator("allow_renames", mode="before")

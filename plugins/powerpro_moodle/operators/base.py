@@ -67,6 +67,18 @@ class PowerProMoodleOperator(BaseOperator):
         except SettingsError as err:  # bad configuration: retrying cannot help
             raise AirflowFailException(str(err)) from err
 
+    def preview_reason(self, settings: Settings) -> str | None:
+        """Why this run may only preview although no dry run was asked for; ``None`` when it is live.
+
+        Until someone has read a dry run and set ``go_live``, nothing is uploaded or written: a
+        new install previews on every run, scheduled or manual. A site that already ran for real
+        (an upgrade from a release without the setting) stays live; ``go_live: false`` pauses any site.
+        """
+        if settings.go_live is True or (settings.go_live is None and self.db.sync_has_run()):
+            return None
+        return ("not live yet, so this run only previews: read it, then set \"go_live\": true in the Variable "
+                "powerpro_moodle_settings")
+
     def execute(self, context: Any) -> dict[str, Any]:
         from powerpro_moodle.db import UnsupportedConnection
 

@@ -22,8 +22,11 @@ PROVISIONING_TABLES = ["MoodleSyncExportState"]
 
 
 def _run_time_utc(context: Any) -> datetime:
+    """When this run started (UTC): it names the users file, so a scheduled run at 14:21 uploads
+    ``…T0321…Z.csv``, not its schedule slot's time. Every try of one run shares it, so a retry
+    after a failed upload replaces the earlier copy instead of adding a second file."""
     dag_run = context.get("dag_run")
-    for attr in ("run_after", "logical_date"):
+    for attr in ("start_date", "run_after", "logical_date"):
         value = getattr(dag_run, attr, None)
         if value is not None:
             return value.astimezone(UTC)
@@ -75,10 +78,11 @@ class MoodleUsersExportOperator(PowerProMoodleOperator):
         self.approve_mass_suspension = approve_mass_suspension
 
     def sync(self, context: Any) -> TaskSummary:
-        dry_run = as_bool("dry_run", self.dry_run)
         full_resync = as_bool("full_resync", self.full_resync)
         approved = as_bool("approve_mass_suspension", self.approve_mass_suspension)
         settings = self.settings()
+        not_live = self.preview_reason(settings)
+        dry_run = as_bool("dry_run", self.dry_run) or not_live is not None
         run_time = _run_time_utc(context)
 
         access_statuses = [s.upper() for s in (*settings.provisioned_statuses, *settings.keep_access_statuses)]
@@ -109,8 +113,12 @@ class MoodleUsersExportOperator(PowerProMoodleOperator):
             self._record(plan, file_name, datetime.now(settings.tz).replace(tzinfo=None, microsecond=0))
 
         message = describe_export(plan, file_name, dry_run, hold, approved)
+        if not_live:
+            message = f"{message}; {not_live}"
         summary = self._summary(plan, message, dry_run, full_resync, sent=not dry_run)
         summary.extra["file"] = remote_path
+        if not_live:
+            summary.extra["not_live"] = True
         return summary
 
     def _record(self, plan: LifecyclePlan, file_name: str, exported_at: datetime) -> None:
