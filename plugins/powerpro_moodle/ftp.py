@@ -236,14 +236,6 @@ class MoodleFtp(MoodleServer):
     def _explained(self, err: BaseException) -> MoodleServerError:
         return MoodleServerError(f"the Moodle FTP server {self.where} {explain(err, self.timeout)}")
 
-    def _close(self) -> None:
-        if self.hook is not None:
-            try:
-                self.hook.close_conn()
-            except Exception:  # noqa: BLE001 - best effort: the task's own error matters more
-                pass
-            self.hook = None
-
     @property
     def ftp(self) -> ftplib.FTP:
         assert self.hook is not None, "use MoodleFtp as a context manager"

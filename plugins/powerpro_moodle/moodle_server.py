@@ -75,6 +75,8 @@ class MoodleServer(ABC):
 
     #: ``host:port`` for messages; set when the session opens.
     where: str = "?"
+    #: The provider's hook of the open session (FTPHook or SFTPHook); ``None`` when closed.
+    hook: Any = None
 
     def __init__(self, conn_id: str = "moodle_ftp") -> None:
         self.conn_id = conn_id
@@ -86,6 +88,15 @@ class MoodleServer(ABC):
 
     @abstractmethod
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None: ...
+
+    def _close(self) -> None:
+        """Close the session's hook, best effort: the task's own error matters more."""
+        if self.hook is not None:
+            try:
+                self.hook.close_conn()
+            except Exception:  # noqa: BLE001 - the session may never have opened
+                pass
+            self.hook = None
 
     # --- primitives each transport implements ------------------------------------------------
 

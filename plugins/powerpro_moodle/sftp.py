@@ -323,14 +323,6 @@ class MoodleSftp(MoodleServer):
             f"the Moodle SFTP server {self.where} {explain(err, self.timeout, self.conn_id, elapsed)}"
         )
 
-    def _close(self) -> None:
-        if self.hook is not None:
-            try:
-                self.hook.close_conn()
-            except Exception:  # noqa: BLE001 - best effort: the task's own error matters more
-                pass
-            self.hook = None
-
     @property
     def sftp(self) -> paramiko.SFTPClient:
         assert self.hook is not None, "use MoodleSftp as a context manager"
