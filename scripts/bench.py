@@ -441,6 +441,8 @@ class Completions:
 def build_completions(sample: Sample, rnd: random.Random) -> Completions:
     """A Moodle completion report of COMPLETION_ROWS rows for the sample's students, and the
     PowerPro side plan_outcomes matches it against (as the resulting DAG reads it)."""
+    from bench_dags import completion_cells
+
     codes = {c - 1: code for c, code, _ in sample.courses}
     start = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
     buf = io.StringIO(newline="")
@@ -460,26 +462,7 @@ def build_completions(sample: Sample, rnd: random.Random) -> Completions:
             if i % 40 == 21:  # ... and unit 5's own course too: one of the two completions is superseded
                 courses.append((unit_code(c, 4), f"Unit {unit_code(c, 4)}"))
         for course, name in courses:
-            user = number.lower() if i % 50 == 9 else number
-            if i % 500 == 29:
-                user = "X" + number  # unknown student
-            if rnd.random() < 0.0015:
-                course = "NOPE101"  # unknown course
-            seconds = start + rnd.randrange(200 * 86400)
-            roll = rnd.random()
-            if roll < 0.55:
-                timecompleted = str(seconds)
-            elif roll < 0.75:
-                timecompleted = datetime.fromtimestamp(seconds, TZ).isoformat(timespec="seconds")
-            elif roll < 0.9:
-                timecompleted = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-            else:
-                timecompleted = rnd.choice(["", "0", "-"])
-            grade = f"{rnd.uniform(45, 100):.5f}" if rnd.random() < 0.9 else "-"  # ~9% below the pass mark
-            if rnd.random() < 0.001:
-                grade = "85,5"  # bad grade
-            if rnd.random() < 0.001:
-                timecompleted = "2026-03-01 10:00"  # bad time: no offset
+            user, course, timecompleted, grade = completion_cells(rnd, i, number, course, start, 200)
             writer.writerow([user, f"{number.lower()}", course, name, timecompleted, grade, "50.00000"])
             rows += 1
             if i % 200 == 7 and rows < COMPLETION_ROWS:  # an exact repeat (dropped as a duplicate)

@@ -286,6 +286,35 @@ def build_resulting_db(path: Path, students: int) -> dict[str, int]:
     return {"students": students, "enrolments": len(enrolments), "enrolment_units": len(eus)}
 
 
+def completion_cells(rnd: random.Random, i: int, number: str, course: str, start: int,
+                     span_days: int) -> tuple[str, str, str, str]:
+    """One completion row's user, course, time and grade as real reports carry them: the id in
+    another case (1 in 50), an unknown student (1 in 500) or course, a mix of time formats,
+    not completed, failing grades (~9% below a pass mark of 50), a few bad grades and times.
+    Shared by both benchmarks, so their files are alike."""
+    user = number.lower() if i % 50 == 9 else number
+    if i % 500 == 29:
+        user = "X" + number  # unknown student
+    if rnd.random() < 0.0015:
+        course = "NOPE101"  # unknown course
+    seconds = start + rnd.randrange(span_days * 86400)
+    roll = rnd.random()
+    if roll < 0.55:
+        timecompleted = str(seconds)
+    elif roll < 0.75:
+        timecompleted = datetime.fromtimestamp(seconds, SYDNEY).isoformat(timespec="seconds")
+    elif roll < 0.9:
+        timecompleted = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+    else:
+        timecompleted = rnd.choice(["", "0", "-"])
+    grade = f"{rnd.uniform(45, 100):.5f}" if rnd.random() < 0.9 else "-"
+    if rnd.random() < 0.001:
+        grade = "85,5"  # bad grade
+    if rnd.random() < 0.001:
+        timecompleted = "2026-03-01 10:00"  # bad time: no offset
+    return user, course, timecompleted, grade
+
+
 def write_completions(path: Path, rows: int, seed: int = 2026) -> dict[str, int]:
     """A Moodle completion report of ``rows`` data rows for the first students of
     :func:`build_resulting_db`, with what real reports carry: ids in another case, unknown
@@ -308,26 +337,7 @@ def write_completions(path: Path, rows: int, seed: int = 2026) -> dict[str, int]
                 if i % 40 == 21:
                     courses.append(unit_code(c, 4))
             for course in courses:
-                user = number.lower() if i % 50 == 9 else number
-                if i % 500 == 29:
-                    user = "X" + number
-                if rnd.random() < 0.0015:
-                    course = "NOPE101"
-                seconds = start + rnd.randrange(80 * 86400)
-                roll = rnd.random()
-                if roll < 0.55:
-                    timecompleted = str(seconds)
-                elif roll < 0.75:
-                    timecompleted = datetime.fromtimestamp(seconds, SYDNEY).isoformat(timespec="seconds")
-                elif roll < 0.9:
-                    timecompleted = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-                else:
-                    timecompleted = rnd.choice(["", "0", "-"])
-                grade = f"{rnd.uniform(45, 100):.5f}" if rnd.random() < 0.9 else "-"
-                if rnd.random() < 0.001:
-                    grade = "85,5"
-                if rnd.random() < 0.001:
-                    timecompleted = "2026-03-01 10:00"
+                user, course, timecompleted, grade = completion_cells(rnd, i, number, course, start, 80)
                 line = [user, number.lower(), course, f"Course {course}", timecompleted, grade, "50.00000"]
                 writer.writerow(line)
                 written += 1
