@@ -201,16 +201,16 @@ def test_failure_between_upload_and_record_reruns_without_a_second_file(school, 
     change under the same name, so Moodle never sees two files for it."""
     from powerpro_moodle.db import PowerProDb
 
-    real_run = PowerProDb.run
+    real_insert = PowerProDb.insert_rows
     calls = {"n": 0}
 
-    def crash_once(self, conn, name, params=None):
-        if name == "record_exported_student" and calls["n"] == 0:
+    def crash_once(self, conn, name, rows):
+        if name == "insert_exported_student" and calls["n"] == 0:
             calls["n"] += 1
             raise ConnectionResetError("database connection lost")
-        return real_run(self, conn, name, params)
+        return real_insert(self, conn, name, rows)
 
-    monkeypatch.setattr(PowerProDb, "run", crash_once)
+    monkeypatch.setattr(PowerProDb, "insert_rows", crash_once)
     dr = run_dag(DAG_ID)
     assert dr.state == "success"
     (name,) = users_files(ftp_server)

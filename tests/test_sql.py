@@ -15,6 +15,20 @@ SQL_FILES = sorted(p for p in SQL_DIR.rglob("*.sql"))
 PREVIOUS_RELEASE = Path(__file__).parent / "fixtures" / "release_0_1"
 
 
+#: The files with an ``IN (@List)`` parameter, and a list for it.
+LIST_PARAMS = {
+    "select_export_enrolments": {"AccessStatuses": ["ACTIVE", "COMPLETED"]},
+    "select_export_state": {"StateNumbers": ["S1001", "S1002"]},
+    "delete_exported_students": {"StateNumbers": ["S1001", "S1002"]},
+}
+
+
+def test_every_list_parameter_is_known():
+    """A file written ``IN (@Name)`` must be sent with a list: the checks below bind one."""
+    found = {p.stem for p in SQL_FILES if re.search(r"IN\s*\(\s*@\w+\s*\)", p.read_text(encoding="utf-8"))}
+    assert found == set(LIST_PARAMS)
+
+
 def test_there_is_sql_to_check():
     assert len(SQL_FILES) >= 5
 
@@ -80,7 +94,7 @@ def test_the_sql_server_path_sends_tsql_with_bound_parameters(monkeypatch):
     names = [p.stem for p in SQL_DIR.glob("*.sql")]
     assert names
     for name in names:
-        params = {"AccessStatuses": ["ACTIVE", "COMPLETED"]} if name == "select_export_enrolments" else {}
+        params = LIST_PARAMS.get(name, {})
         for clause in db.statements(name, params):
             if params:
                 clause = clause.params(**params)
@@ -90,5 +104,5 @@ def test_the_sql_server_path_sends_tsql_with_bound_parameters(monkeypatch):
             tsql = re.sub(r"%\((\w+)\)s", r"@\1", sql)
             trees = sqlglot.parse(tsql, read="tsql", error_level=ErrorLevel.RAISE)
             assert [t for t in trees if t is not None], name
-            if name == "select_export_enrolments":
-                assert re.search(r"IN \(@AccessStatuses_\w+, @AccessStatuses_\w+\)", tsql), tsql
+            for param in params:
+                assert re.search(rf"IN \(@{param}_\w+, @{param}_\w+\)", tsql), tsql

@@ -1,4 +1,5 @@
--- What the sync last sent Moodle, per student (SPEC section 4b).
+-- What the sync last sent Moodle for some students (SPEC section 4b): the state rows of these
+-- StudentNumbers (@StateNumbers: at most 2000 a call, within SQL Server's 2100 parameters).
 SELECT
     StudentNumber AS student_number,
     StudentID AS student_id,
@@ -11,4 +12,5 @@ SELECT
     Fingerprint AS fingerprint,
     Suspended AS suspended,
     Cohorts AS cohorts
-FROM MoodleSyncExportState;
+FROM MoodleSyncExportState
+WHERE StudentNumber IN (@StateNumbers);

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlalchemy import bindparam, inspect, text
@@ -24,6 +24,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import TextClause
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: ``include/sql`` beside ``plugins/`` (the layout Airflow and the compose file use).
 SQL_DIR = Path(os.environ.get("POWERPRO_MOODLE_SQL_DIR", Path(__file__).resolve().parents[2] / "include" / "sql"))
@@ -45,6 +48,8 @@ _GO = re.compile(r"^\s*GO\s*$", re.IGNORECASE | re.MULTILINE)
 #: SQL Server's limits on one statement: rows in a ``VALUES`` list, and parameters.
 MAX_ROWS_PER_INSERT = 1000
 MAX_PARAMS_PER_STATEMENT = 2100
+#: Values bound to one ``IN (@List)`` parameter per statement (within the 2100 parameters).
+MAX_IN_VALUES = 2000
 
 # The single row of an INSERT … VALUES (…) file: what comes before its VALUES, and the row.
 _INSERT_VALUES = re.compile(r"^(?P<head>\s*INSERT\s+INTO\s.*?\)\s*VALUES)\s*(?P<row>\(.*\))\s*;?\s*$",
@@ -322,6 +327,41 @@ class PowerProDb:
             for clause in setup:
                 conn.execute(clause, dict(params or {}))
             return [dict(row) for row in conn.execute(query, dict(params or {})).mappings()]
+
+    def frame(self, name: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Rows of a file's (single) query as a DataFrame whose columns hold the driver's values
+        as they are (text stays ``str``, NULL stays ``None``): no per-row work on the way."""
+        import numpy as np
+        import pandas as pd
+
+        with self.transaction() as conn:
+            *setup, query = self.statements(name, params)
+            with self._naming(name):
+                for clause in setup:
+                    conn.execute(clause, dict(params or {}))
+                result = conn.execute(query, dict(params or {}))
+                columns = list(result.keys())
+                rows = result.cursor.fetchall()
+                result.close()
+        data = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+        return pd.DataFrame({c: pd.Series(np.array(v, dtype=object), dtype=object, copy=False)
+                             for c, v in zip(columns, data, strict=True)})
+
+    def fetch_in(self, name: str, param: str, values: Sequence[Any]) -> list[dict[str, Any]]:
+        """A query whose ``IN (@param)`` takes many values, sent :data:`MAX_IN_VALUES` at a time
+        (SQL Server takes at most 2100 parameters a statement)."""
+        out: list[dict[str, Any]] = []
+        with self.transaction() as conn:
+            for start in range(0, len(values), MAX_IN_VALUES):
+                out.extend(self.fetch(conn, name, {param: list(values[start:start + MAX_IN_VALUES])}))
+        return out
+
+    def run_in(self, conn: Connection, name: str, param: str, values: Sequence[Any]) -> int:
+        """A statement whose ``IN (@param)`` takes many values, :data:`MAX_IN_VALUES` at a time."""
+        done = 0
+        for start in range(0, len(values), MAX_IN_VALUES):
+            done += self.run(conn, name, {param: list(values[start:start + MAX_IN_VALUES])})
+        return done
 
     def query(self, name: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         with self.transaction() as conn:

@@ -17,10 +17,13 @@ for the sync log.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from itertools import islice
+from typing import Any
 
 from powerpro_moodle.formats.ids import id_key
 from powerpro_moodle.formats.settings import Settings
@@ -217,14 +220,40 @@ class LifecyclePlan:
     anomalies: list[Anomaly] = field(default_factory=list)
     #: State rows held as sent and not suspended before this run (the hold's base).
     active_before: int = 0
+    #: Students sent new that were decided over columns (:mod:`lifecycle_frames`): a frame of
+    #: ``NEW_USER_COLUMNS`` sorted by username, or None. They are in none of the lists above.
+    bulk_new: Any = None
+    #: Students unchanged that were decided over columns (not in :attr:`unchanged`).
+    bulk_unchanged: int = 0
 
     @property
     def to_send(self) -> list[MoodleUser]:
+        """The rows of :attr:`changes` (not :attr:`bulk_new`'s)."""
         return [c.user for c in self.changes]
 
     @property
+    def bulk_count(self) -> int:
+        return 0 if self.bulk_new is None else len(self.bulk_new)
+
+    @property
+    def sent_total(self) -> int:
+        """Students the users file holds."""
+        return len(self.changes) + self.bulk_count
+
+    @property
+    def unchanged_total(self) -> int:
+        return len(self.unchanged) + self.bulk_unchanged
+
+    def sent_numbers(self, limit: int) -> list[str]:
+        """The StudentNumber of the first ``limit`` students sent, in the file's (username) order."""
+        exact = ((c.user.username, c.user.student_number) for c in self.changes)
+        bulk = () if self.bulk_new is None else zip(
+            self.bulk_new["username"][:limit], self.bulk_new["student_number"][:limit], strict=True)
+        return [number for _, number in islice(heapq.merge(exact, bulk), limit)]
+
+    @property
     def new_students(self) -> int:
-        return sum(1 for c in self.changes if c.kind == NEW)
+        return sum(1 for c in self.changes if c.kind == NEW) + self.bulk_count
 
     @property
     def suspensions(self) -> list[Change]:
@@ -238,18 +267,34 @@ class LifecyclePlan:
     def counts(self) -> dict[str, int]:
         """Students sent per message bucket: new, changed, suspended, reactivated."""
         counts = Counter(BUCKETS[c.kind] for c in self.changes)
+        counts[NEW] += self.bulk_count
         return {bucket: counts[bucket] for bucket in (NEW, CHANGED, SUSPENDED, REACTIVATED)}
 
     def details(self, limit: int = ANOMALIES_LISTED) -> dict[str, object]:
         """Each student sent, with the kind of change (at most ``limit``, suspensions first when
         cut), the count per kind, and the total."""
-        changes = self.changes
-        if len(changes) > limit:
-            changes = sorted(changes, key=lambda c: (_DETAIL_ORDER[c.kind], c.user.username))[:limit]
+        cut = self.sent_total > limit
+        order = (lambda c: (_DETAIL_ORDER[c.kind], c.user.username)) if cut else (lambda c: (0, c.user.username))
+        exact = sorted(((*order(c), i) for i, c in enumerate(self.changes)))[:limit]
+        listed: list[tuple[int, str, int]] = list(exact)
+        if self.bulk_new is not None:
+            first = (_DETAIL_ORDER[NEW] if cut else 0)
+            bulk = [(first, name, -1 - i) for i, name in enumerate(self.bulk_new["username"][:limit])]
+            listed = list(islice(heapq.merge(exact, bulk), limit))
+        details = []
+        for _, _, i in listed:
+            if i >= 0:
+                details.append(self.changes[i].detail())
+            else:
+                row = self.bulk_new.iloc[-1 - i]
+                details.append({"student": row["student_number"], "kind": NEW, "username": row["username"]})
+        counts = Counter(c.kind for c in self.changes)
+        if self.bulk_count:
+            counts[NEW] += self.bulk_count
         return {
-            "changes": [c.detail() for c in changes],
-            "change_counts": dict(sorted(Counter(c.kind for c in self.changes).items())),
-            "changes_total": len(self.changes),
+            "changes": details,
+            "change_counts": dict(sorted(counts.items())),
+            "changes_total": self.sent_total,
         }
 
 
@@ -351,6 +396,16 @@ def _number_held_anomaly(user: MoodleUser, holder: ExportedStudent) -> Anomaly:
         "student_number_clash",
         f"StudentNumber {user.student_number} is still recorded for another student's Moodle account "
         f"{holder.username!r} (sent as {holder.student_number}); not exported until that record changes",
+    )
+
+
+def _number_shared_anomaly(user: MoodleUser) -> Anomaly:
+    return Anomaly(
+        "student",
+        user.student_number,
+        "student_number_shared",
+        f"StudentNumber {user.student_number} belongs to more than one student in PowerPro (compared ignoring case "
+        "and surrounding spaces, as SQL Server does); none of them is exported until only one holds it",
     )
 
 
@@ -472,6 +527,13 @@ def plan_lifecycle(
             plan.unchanged.append(outcome)
         elif outcome is None and key in attached and attached[key].suspended:
             plan.still_suspended += 1
+    shared = {k for k, n in Counter(id_key(c.user.student_number) for c in plan.changes).items() if n > 1}
+    if shared:
+        # Two students PowerPro gives one StudentNumber (Moodle's idnumber, the state's key):
+        # neither is sent until only one holds it.
+        for change in [c for c in plan.changes if id_key(c.user.student_number) in shared]:
+            plan.changes.remove(change)
+            plan.anomalies.append(_number_shared_anomaly(change.user))
     plan.changes.sort(key=lambda c: c.user.username)
     plan.unchanged.sort(key=lambda u: u.username)
     return plan
@@ -531,7 +593,7 @@ def describe_export(plan: LifecyclePlan, file_name: str | None, dry_run: bool, h
     :param hold: the hold's reading; a dry run that a real run would hold says so.
     :param approved: the run was triggered with ``approve_mass_suspension``.
     """
-    sent = len(plan.changes)
+    sent = plan.sent_total
     counts = plan.counts()
     kinds = ", ".join(f"{n} {bucket}" for bucket, n in counts.items())
     if dry_run:
@@ -549,7 +611,7 @@ def describe_export(plan: LifecyclePlan, file_name: str | None, dry_run: bool, h
         parts.append(f"{plural(renamed, 'account')} renamed (oldusername)")
     if approved and hold is not None and hold.held:
         parts.append(f"mass suspension approved ({plural(hold.suspensions, 'student')}, approve_mass_suspension)")
-    parts.append(f"{plural(len(plan.unchanged), 'student')} unchanged")
+    parts.append(f"{plural(plan.unchanged_total, 'student')} unchanged")
     rejected = [a for a in plan.anomalies if a.level == REJECTED]
     refused = []
     for record in ("course", "student"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import heapq
 import io
 import json
 import re
@@ -150,6 +151,38 @@ class ExportedStudent:
             auth=user.auth,
             cohorts=user.cohorts,
         )
+
+
+# What json.dumps escapes (ensure_ascii=False): a value without any is written as it is.
+_JSON_SPECIAL = re.compile(r'[\x00-\x1f"\\]')
+
+
+def _json_inner(values: list[str]) -> list[str]:
+    """Each value as json.dumps writes it, less the quotes."""
+    if not _JSON_SPECIAL.search("".join(values)):
+        return values
+    return [json.dumps(v, ensure_ascii=False)[1:-1] if _JSON_SPECIAL.search(v) else v for v in values]
+
+
+def fingerprints(users) -> list[str]:
+    """:attr:`MoodleUser.fingerprint` of many active users at once: the same hashes, from columns.
+
+    :param users: a frame (or mapping of columns) with ``username``, ``firstname``, ``lastname``,
+        ``alternatename``, ``email``, ``student_number``, ``auth`` (text) and ``cohorts`` (tuples).
+    """
+    names = ("username", "firstname", "lastname", "alternatename", "email", "student_number", "auth")
+    columns = [_json_inner(list(users[name])) for name in names]
+    cohorts = list(users["cohorts"])
+    parts = {}
+    for group in set(cohorts):
+        inner = _json_inner(sorted(group))
+        parts[group] = "[" + ", ".join(f'"{c}"' for c in inner) + "]"
+    payloads = [
+        f'["{u}", "{f}", "{la}", "{al}", "{em}", "{n}", "{au}", 0, {parts[c]}]'
+        for u, f, la, al, em, n, au, c in zip(*columns, cohorts, strict=True)
+    ]
+    sha256 = hashlib.sha256
+    return [sha256(p.encode("utf-8")).hexdigest() for p in payloads]
 
 
 def make_username(student_number: str, email: str | None, rule: str) -> str:
@@ -334,31 +367,45 @@ def plan_users_export(
     return plan_lifecycle(enrolments, exported.values(), settings=settings, run_date=None, full_resync=full_resync)
 
 
-def users_csv(users: Iterable[MoodleUser]) -> bytes:
+def users_csv(users: Iterable[MoodleUser], bulk=None) -> bytes:
     """The users file: UTF-8 without BOM, RFC 4180, one header row of Moodle field names.
 
     There are as many ``cohortN`` columns as the student with the most cohorts needs, and at
     least ``cohort1`` (a suspended student's cells are empty, which the uploader skips).
     ``oldusername`` is a column only when a row renames an account: Moodle's uploader skips a
     row that has one unless ``--uuallowrenames=1``.
+
+    :param users: rows, in the order given.
+    :param bulk: more active rows, as columns (``username`` … ``auth``, ``student_number``,
+        ``cohorts``; the new students :mod:`lifecycle_frames` decided), merged in by username;
+        ``users`` must then be in username order too.
     """
     users = list(users)
-    width = max((len(u.cohorts) for u in users), default=1) or 1
+    widths = [len(u.cohorts) for u in users]
+    if bulk is not None and len(bulk):
+        widths.append(max(len(c) for c in bulk["cohorts"]))
+    width = max(widths, default=1) or 1
     renames = any(u.oldusername for u in users)
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(
         [*BASE_COLUMNS, *(["oldusername"] if renames else []), *(f"cohort{i}" for i in range(1, width + 1))]
     )
-    for u in users:
-        cohorts = list(u.cohorts) + [""] * (width - len(u.cohorts))
-        writer.writerow(
-            [
-                u.username, u.firstname, u.lastname, u.alternatename, u.email, u.student_number, u.auth, u.suspended,
-                *([u.oldusername] if renames else []),
-                *cohorts,
-            ]
+    blanks = [""] * width
+    rows = (
+        (u.username, [u.username, u.firstname, u.lastname, u.alternatename, u.email, u.student_number, u.auth,
+                      u.suspended, *([u.oldusername] if renames else []), *u.cohorts, *blanks[len(u.cohorts):]])
+        for u in users
+    )
+    if bulk is not None and len(bulk):
+        columns = [bulk[name] for name in ("username", "firstname", "lastname", "alternatename", "email",
+                                           "student_number", "auth", "cohorts")]
+        more = (
+            (un, [un, fn, ln, an, em, nb, au, 0, *([""] if renames else []), *co, *blanks[len(co):]])
+            for un, fn, ln, an, em, nb, au, co in zip(*columns, strict=True)
         )
+        rows = heapq.merge(rows, more, key=lambda r: r[0])
+    writer.writerows(row for _, row in rows)
     return buf.getvalue().encode("utf-8")
 
 
@@ -379,4 +426,5 @@ REFUSED_WORDS = {
     "username_clash": "username clash",
     "student_number_changed": "StudentNumber changed",
     "student_number_clash": "StudentNumber still recorded for another student",
+    "student_number_shared": "StudentNumber shared by two students",
 }

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from itertools import repeat
 from typing import Any
 
 from powerpro_moodle.formats.lifecycle import (
@@ -13,8 +14,9 @@ from powerpro_moodle.formats.lifecycle import (
     describe_hold,
     plan_lifecycle,
 )
+from powerpro_moodle.formats.settings import Settings
 from powerpro_moodle.formats.summary import TaskSummary
-from powerpro_moodle.formats.users_file import EnrolmentRecord, ExportedStudent, users_csv, users_file_name
+from powerpro_moodle.formats.users_file import users_csv, users_file_name
 from powerpro_moodle.operators.base import PowerProMoodleOperator, as_bool
 
 #: The sync's own tables the provisioning DAG uses.
@@ -33,29 +35,13 @@ def _run_time_utc(context: Any) -> datetime:
     return datetime.now(UTC)
 
 
-def _state_row(row: dict[str, Any]) -> ExportedStudent:
-    cohorts = row["cohorts"]
-    return ExportedStudent(
-        student_number=row["student_number"],
-        username=row["username"],
-        fingerprint=row["fingerprint"].strip(),
-        suspended=bool(row["suspended"]),
-        student_id=row["student_id"],
-        firstname=row["firstname"],
-        lastname=row["lastname"],
-        alternatename=row["alternatename"],
-        email=row["email"],
-        auth=row["auth"],
-        cohorts=tuple(c for c in cohorts.split(",") if c) if cohorts is not None else None,
-    )
-
-
 class MoodleUsersExportOperator(PowerProMoodleOperator):
     """Export the students flagged for Moodle as Moodle's *Upload users* CSV over FTP, and
     suspend, reactivate or rename the ones the sync sent before (SPEC sections 4 and 4b).
 
-    Queries ``select_export_enrolments.sql`` and ``MoodleSyncExportState``, lets
-    :func:`~powerpro_moodle.formats.lifecycle.plan_lifecycle` decide, uploads
+    Queries ``select_export_enrolments.sql`` and ``select_export_state_keys.sql`` once each, lets
+    :func:`~powerpro_moodle.formats.lifecycle_frames.split_students` decide the plain students over
+    columns and :func:`~powerpro_moodle.formats.lifecycle.plan_lifecycle` the rest, uploads
     ``powerpro_users_<UTC time>.csv`` to the users folder (atomically: a ``.part`` name renamed
     when complete), then records what was sent. A run that would suspend too many students is
     held: it fails without retry, uploading and recording nothing.
@@ -85,17 +71,7 @@ class MoodleUsersExportOperator(PowerProMoodleOperator):
         dry_run = as_bool("dry_run", self.dry_run) or not_live is not None
         run_time = _run_time_utc(context)
 
-        access_statuses = [s.upper() for s in (*settings.provisioned_statuses, *settings.keep_access_statuses)]
-        enrolments = [EnrolmentRecord(**r) for r in self.db.query("select_export_enrolments",
-                                                                  {"AccessStatuses": access_statuses})]
-        state = [_state_row(r) for r in self.db.query("select_export_state")]
-        plan = plan_lifecycle(
-            enrolments,
-            state,
-            settings=settings,
-            run_date=run_time.astimezone(settings.tz).date(),
-            full_resync=full_resync,
-        )
+        plan = self._plan(settings, run_time.astimezone(settings.tz).date(), full_resync)
         hold = check_hold(plan, settings)
         if hold.held and not approved and not dry_run:
             self.fail(context, self._summary(plan, describe_hold(hold), dry_run, full_resync, sent=False,
@@ -103,10 +79,11 @@ class MoodleUsersExportOperator(PowerProMoodleOperator):
 
         file_name = users_file_name(run_time)
         remote_path = None
-        if plan.changes and not dry_run:
+        if plan.sent_total and not dry_run:
             with self.ftp() as ftp:
-                remote_path = ftp.upload_atomic(settings.users_folder, file_name, users_csv(plan.to_send))
-            self.log.info("Uploaded %s (%d students)", remote_path, len(plan.changes))
+                remote_path = ftp.upload_atomic(settings.users_folder, file_name,
+                                                users_csv(plan.to_send, bulk=plan.bulk_new))
+            self.log.info("Uploaded %s (%d students)", remote_path, plan.sent_total)
             # Only now, with the file safely on the server, is the export recorded. A re-run of
             # this same DAG run after a failure here re-uploads under the same name, replacing
             # the earlier copy, so one change never gives two files.
@@ -121,40 +98,52 @@ class MoodleUsersExportOperator(PowerProMoodleOperator):
             summary.extra["not_live"] = True
         return summary
 
+    def _plan(self, settings: Settings, run_date: date, full_resync: bool) -> LifecyclePlan:
+        """Read the enrolments and the state once each, decide the plain students over columns,
+        and the rest one by one (reading their full state rows)."""
+        from powerpro_moodle.formats.lifecycle_frames import split_students, state_rows
+
+        access_statuses = [s.upper() for s in (*settings.provisioned_statuses, *settings.keep_access_statuses)]
+        enrolments = self.db.frame("select_export_enrolments", {"AccessStatuses": access_statuses})
+        split = split_students(enrolments, self.db.frame("select_export_state_keys"), settings=settings,
+                               full_resync=full_resync)
+        state = state_rows(self.db.fetch_in("select_export_state", "StateNumbers", split.slow_state_numbers))
+        slow = plan_lifecycle(split.slow_records(), state, settings=settings, run_date=run_date,
+                              full_resync=full_resync)
+        return split.finish(slow)
+
     def _record(self, plan: LifecyclePlan, file_name: str, exported_at: datetime) -> None:
-        params = []
+        """Record what the uploaded file sent: the rows the students had are deleted and the new
+        ones inserted, in batches, in one transaction."""
+        # In the order of insert_exported_student.sql's VALUES (…).
+        rows: list[tuple[Any, ...]] = []
+        replaced = []
         for change in plan.changes:
             sent = change.recorded
-            params.append(
-                {
-                    "StateNumber": change.state_number,
-                    "StudentNumber": sent.student_number,
-                    "StudentID": sent.student_id,
-                    "Username": sent.username,
-                    "FirstName": sent.firstname,
-                    "LastName": sent.lastname,
-                    "AlternateName": sent.alternatename,
-                    "Email": sent.email,
-                    "Auth": sent.auth,
-                    "Fingerprint": sent.fingerprint,
-                    "Suspended": int(sent.suspended),
-                    "Cohorts": ",".join(sent.cohorts or ()),
-                    "FileName": file_name,
-                    "ExportedAt": exported_at,
-                }
-            )
+            replaced.append(change.state_number)
+            rows.append((sent.student_number, sent.student_id, sent.username, sent.firstname, sent.lastname,
+                         sent.alternatename, sent.email, sent.auth, sent.fingerprint, int(sent.suspended),
+                         ",".join(sent.cohorts or ()), file_name, exported_at))
+        if plan.bulk_new is not None:
+            bulk = plan.bulk_new
+            rows.extend(zip(
+                bulk["student_number"], (int(i) for i in bulk["student_id"]), bulk["username"], bulk["firstname"],
+                bulk["lastname"], bulk["alternatename"], bulk["email"], bulk["auth"], bulk["fingerprint"],
+                repeat(0), (",".join(c) for c in bulk["cohorts"]), repeat(file_name), repeat(exported_at),
+            ))
         with self.db.transaction() as conn:
-            self.db.run(conn, "record_exported_student", params)
+            self.db.run_in(conn, "delete_exported_students", "StateNumbers", replaced)
+            self.db.insert_rows(conn, "insert_exported_student", rows)
 
     def _summary(
         self, plan: LifecyclePlan, message: str, dry_run: bool, full_resync: bool, *, sent: bool, held: bool = False
     ) -> TaskSummary:
-        numbers = [u.student_number for u in plan.to_send][:1000]
+        numbers = plan.sent_numbers(1000)
         return TaskSummary(
             self.direction,
             rows_read=plan.rows_read,
-            rows_written=len(plan.changes) if sent else 0,
-            rows_skipped=len(plan.unchanged),
+            rows_written=plan.sent_total if sent else 0,
+            rows_skipped=plan.unchanged_total,
             rows_rejected=plan.rejected,
             message=message,
             anomalies=plan.anomalies,
