@@ -343,9 +343,10 @@ class PowerProDb:
                 columns = list(result.keys())
                 rows = result.cursor.fetchall()
                 result.close()
-        data = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
-        return pd.DataFrame({c: pd.Series(np.array(v, dtype=object), dtype=object, copy=False)
-                             for c, v in zip(columns, data, strict=True)})
+        table = np.empty((len(rows), len(columns)), dtype=object)
+        if rows:
+            table[:] = rows
+        return pd.DataFrame({c: pd.Series(table[:, i], dtype=object, copy=False) for i, c in enumerate(columns)})
 
     def fetch_in(self, name: str, param: str, values: Sequence[Any]) -> list[dict[str, Any]]:
         """A query whose ``IN (@param)`` takes many values, sent :data:`MAX_IN_VALUES` at a time

@@ -17,6 +17,7 @@ student has today or in the state belongs to no other student or state row.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from typing import Any
@@ -79,37 +80,70 @@ class Split:
         return slow
 
 
+def _frame(columns: dict[str, Any]) -> pd.DataFrame:
+    """A DataFrame whose text columns stay Python objects (pandas would make them its slower
+    string type)."""
+    return pd.DataFrame({
+        name: pd.Series(values, dtype=object, copy=False)
+        if getattr(values, "dtype", np.dtype(object)) == np.dtype(object) else values
+        for name, values in columns.items()
+    })
+
+
+def _missing(arr: np.ndarray) -> np.ndarray:
+    """Which values are NULL (None, as the database drivers give them)."""
+    return np.equal(arr, None) if len(arr) else np.zeros(0, dtype=bool)
+
+
 def _text(values: Any) -> np.ndarray:
-    """A column as an object array of str (None and NaN as "")."""
-    arr = np.asarray(values, dtype=object)
-    if len(arr) and not all(type(v) is str for v in arr):
-        arr = np.array(["" if v is None or v != v else str(v) for v in arr], dtype=object)
+    """A column as an object array of str (NULL as "")."""
+    arr = np.array(values, dtype=object)
+    missing = _missing(arr)
+    if missing.any():
+        arr[missing] = ""
+    if len(arr) and pd.api.types.infer_dtype(arr, skipna=False) != "string":
+        arr = np.array([v if type(v) is str else str(v) for v in arr], dtype=object)
     return arr
 
 
-def _strip(arr: np.ndarray) -> np.ndarray:
-    return np.array([v.strip() for v in arr], dtype=object)
-
-
-def _each(test: Callable[[Any], bool], values: Any) -> np.ndarray:
-    """``test`` of each value, as a boolean array."""
-    values = list(values)
-    return np.fromiter((test(v) for v in values), dtype=bool, count=len(values))
+def _by_value(values: np.ndarray, test: Callable[[Any], Any], dtype: Any = bool) -> np.ndarray:
+    """``test`` of each value, worked out once per distinct value (statuses, flags, cohorts)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return np.array([test(v) for v in uniques], dtype=dtype)[codes] if len(values) else np.zeros(0, dtype=dtype)
 
 
 def _truthy(values: Any) -> np.ndarray:
-    return _each(lambda v: bool(v) and v == v, values)
+    return _by_value(np.array(values, dtype=object), lambda v: v is not None and v == v and bool(v))  # NaN: no
 
 
-def _formula(arr: np.ndarray) -> np.ndarray:
-    return _each(lambda v: v.startswith(FORMULA_PREFIXES), arr)
+def _keys(arr: np.ndarray) -> np.ndarray:
+    """Identifiers as :func:`ids.id_key` compares them."""
+    return np.array([v.strip().upper() for v in arr], dtype=object)
 
 
-def _conflicted(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """The keys some value of which is shared with another key."""
-    pairs = pd.DataFrame({"k": keys, "v": values}).drop_duplicates()
-    shared = pairs["v"].duplicated(keep=False).to_numpy()
-    return pairs["k"].to_numpy()[shared]
+#: A value that starts like a formula, found in many values joined by newlines at once.
+_FORMULA_START = re.compile("\n[" + re.escape("".join(FORMULA_PREFIXES)) + "]")
+
+
+def _formula(*arrays: np.ndarray) -> np.ndarray:
+    """Which rows have a value in any of ``arrays`` that starts like a formula."""
+    out = np.zeros(len(arrays[0]), dtype=bool)
+    for arr in arrays:
+        if _FORMULA_START.search("\n" + "\n".join(arr)):  # rare: then value by value
+            out |= np.array([v.startswith(FORMULA_PREFIXES) for v in arr], dtype=bool)
+    return out
+
+
+def _shared(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The distinct keys (ints) holding a value that another key holds too."""
+    if not len(keys):
+        return keys
+    value_codes, _ = pd.factorize(values, use_na_sentinel=False)
+    key_codes, key_uniques = pd.factorize(keys)
+    width = len(key_uniques)
+    pairs = np.unique(value_codes.astype(np.int64) * width + key_codes)
+    holders = np.bincount(pairs // width)
+    return key_uniques[(pairs % width)[holders[pairs // width] > 1]]
 
 
 def split_students(
@@ -123,128 +157,132 @@ def split_students(
     e = enrolments.reset_index(drop=True)
     n = len(e)
     ids = e["student_id"].to_numpy(dtype=object)
-    numbers = _text(e["student_number"])
-    status = np.array([s.upper() for s in _strip(_text(e["status"]))], dtype=object)
-    flags = _truthy(e["course_flag"]) & _truthy(e["enrolment_flag"])
-    provisioned = {s.strip().upper() for s in settings.provisioned_statuses}
-    keep = {s.strip().upper() for s in settings.keep_access_statuses}
-    prov = flags & np.isin(status, list(provisioned))
-    window = flags & ~prov & np.isin(status, list(keep))
-
-    s_numbers = _text(state["student_number"])
     s_ids = state["student_id"].to_numpy(dtype=object)
-    s_suspended = _truthy(state["suspended"])
-    orphan = _each(lambda v: v is None or v != v, s_ids)
-
-    split_of = Split(e.iloc[:0], [], pd.DataFrame(columns=list(NEW_USER_COLUMNS)), 0, 0, 0, 0)
-    if n and any(v is None or v != v for v in ids):  # a student known only by number: decide all one by one
+    s_numbers = _text(state["student_number"])
+    split_of = Split(e.iloc[:0], [], _frame({c: np.zeros(0, dtype=object) for c in NEW_USER_COLUMNS}), 0, 0, 0, 0)
+    if _missing(ids).any():  # a student known only by StudentNumber: everyone one by one
         split_of.slow_enrolments = e
         split_of.slow_state_numbers = s_numbers.tolist()
         return split_of
-    ids = ids.astype(np.int64) if n else np.zeros(0, dtype=np.int64)
+    ids = ids.astype(np.int64)
 
-    # The row each student would get today, from their first provisionable enrolment.
-    raw_cohort = _text(e["moodle_cohort"])
-    cohort = _strip(raw_cohort)
-    bad_cohort = prov & _each(
-        lambda c: not c or bool(_NUMERIC.match(c)) or c.startswith(FORMULA_PREFIXES) or _SEP in c, cohort)
-    email_raw = _text(e["email"])
-    email = _strip(email_raw)
-    source = email if settings.username_rule == "email" else numbers
-    username = np.array([v.strip().lower() for v in source], dtype=object)
-    first = _text(e["first_name"])
-    last = _text(e["last_name"])
-    alternate = _text(e["preferred_name"])
-    problem = (
-        _each(lambda v: not v.strip(), first) | _each(lambda v: not v.strip(), last)
-        | _each(lambda v: not v or _EMAIL.match(v) is None, email)
-        | (username == "")
-        | _formula(username) | _formula(numbers) | _formula(email)
-        | _formula(first) | _formula(last) | _formula(alternate)  # would be neutralised: a warning
-    )
-
-    students = pd.DataFrame({"sid": ids, "prov": prov, "window": window, "bad": prov & (bad_cohort | problem)})
-    per = students.groupby("sid", sort=False).agg(prov=("prov", "any"), window=("window", "any"), bad=("bad", "any"))
-
-    # The state, by StudentID (orphans: release 0.1 rows with none, always decided one by one).
-    state_ids = s_ids[~orphan].astype(np.int64) if (~orphan).any() else np.zeros(0, dtype=np.int64)
-    by_id = pd.DataFrame({
-        "sid": state_ids,
-        "s_username": _text(state["username"])[~orphan],
-        "s_fingerprint": _strip(_text(state["fingerprint"]))[~orphan],
-        "suspended": s_suspended[~orphan],
-    })
-    twice = by_id["sid"].duplicated(keep=False).to_numpy()
-
-    # Shared usernames and StudentNumbers: every student and state row involved is slow.
-    orphan_keys = np.array([f"orphan:{k}" for k in range(int(orphan.sum()))], dtype=object)
+    # Each enrolment: provisionable, or in a keep-access status (the window: one by one).
+    provisioned = {s.strip().upper() for s in settings.provisioned_statuses}
+    keep = {s.strip().upper() for s in settings.keep_access_statuses}
+    status = _text(e["status"])
+    flags = _truthy(e["course_flag"]) & _truthy(e["enrolment_flag"])
+    prov = flags & _by_value(status, lambda v: v.strip().upper() in provisioned)
+    window = flags & ~prov & _by_value(status, lambda v: v.strip().upper() in keep)
+    cohort = _by_value(_text(e["moodle_cohort"]), str.strip, object)
+    bad_cohort = prov & _by_value(
+        cohort, lambda c: not c or _NUMERIC.match(c) is not None or c.startswith(FORMULA_PREFIXES) or _SEP in c)
+    numbers = _text(e["student_number"])
+    email = np.array([v.strip() for v in _text(e["email"])], dtype=object)
     keeps_row = prov | window
-    name_keys = np.concatenate([ids[keeps_row].astype(object), state_ids.astype(object), orphan_keys])
-    name_values = np.concatenate([username[keeps_row], _text(state["username"])[~orphan],
-                                  _text(state["username"])[orphan]])
-    id_keys = np.concatenate([ids.astype(object), state_ids.astype(object), orphan_keys])
-    id_values = np.concatenate([np.array([v.strip().upper() for v in numbers], dtype=object),
-                                np.array([v.strip().upper() for v in s_numbers], dtype=object)[~orphan],
-                                np.array([v.strip().upper() for v in s_numbers], dtype=object)[orphan]])
-    shared = set(_conflicted(name_keys, name_values).tolist()) | set(_conflicted(id_keys, id_values).tolist())
-    shared |= set(state_ids[twice].tolist())
+    username = np.empty(n, dtype=object)
+    source = email if settings.username_rule == "email" else numbers
+    username[keeps_row] = [v.strip().lower() for v in source[keeps_row]]
 
-    everyone = per.join(by_id.drop_duplicates("sid", keep="last").set_index("sid"), how="outer")
-    has_prov, has_window, has_bad = (_truthy(everyone[c]) for c in ("prov", "window", "bad"))
-    has_state = everyone["s_username"].notna().to_numpy()
-    suspended = _truthy(everyone["suspended"])
-    sid_all = everyone.index.to_numpy()
-    is_shared = np.isin(sid_all, np.array(sorted(k for k in shared if isinstance(k, (int, np.integer))),
-                                           dtype=np.int64))
+    # The state rows; orphans (release 0.1 rows without a StudentID) are decided one by one.
+    orphan = _missing(s_ids)
+    s_suspended = _truthy(state["suspended"])
+    s_username = _text(state["username"])
+    state_ids = s_ids[~orphan].astype(np.int64)
+
+    # One code per student, enrolled or in the state.
+    student, students = pd.factorize(np.concatenate([ids, state_ids]))
+    count = len(students)
+    of_row, of_state = student[:n], student[n:]
+
+    def any_of(mask: np.ndarray, where: np.ndarray = of_row) -> np.ndarray:
+        out = np.zeros(count, dtype=bool)
+        out[where[mask]] = True
+        return out
+
+    has_prov, has_window, has_bad = any_of(prov), any_of(window), any_of(bad_cohort)
+    has_state = any_of(np.ones(len(state_ids), dtype=bool), of_state)
+    twice = np.bincount(of_state, minlength=count) > 1
+    suspended = np.zeros(count, dtype=bool)
+    suspended[of_state] = s_suspended[~orphan]
+    last_username = np.empty(count, dtype=object)
+    last_username[of_state] = s_username[~orphan]
+    last_fingerprint = np.empty(count, dtype=object)
+    last_fingerprint[of_state] = [v.strip() for v in _text(state["fingerprint"])[~orphan]]
+
+    # A username or StudentNumber held by more than one student or state row: all of them one
+    # by one (orphans take negative keys).
+    orphan_keys = -1 - np.arange(int(orphan.sum()), dtype=np.int64)
+    shared = np.concatenate([
+        _shared(np.concatenate([ids[keeps_row], state_ids, orphan_keys]),
+                np.concatenate([username[keeps_row], s_username[~orphan], s_username[orphan]])),
+        _shared(np.concatenate([ids, state_ids, orphan_keys]),
+                np.concatenate([_keys(numbers), _keys(s_numbers[~orphan]), _keys(s_numbers[orphan])])),
+    ])
+    is_shared = np.isin(students, shared) | twice
+
+    # The row each student with a provisionable enrolment would get today: their first one's.
+    prov_rows = np.flatnonzero(prov)
+    firsts = prov_rows[np.unique(of_row[prov_rows], return_index=True)[1]]
+    first, last, alternate = (_text(e[c].to_numpy(dtype=object)[firsts])
+                              for c in ("first_name", "last_name", "preferred_name"))
+    problem = (
+        (np.array([v.strip() for v in first], dtype=object) == "")
+        | (np.array([v.strip() for v in last], dtype=object) == "")
+        | np.array([_EMAIL.match(v) is None for v in email[firsts]], dtype=bool)
+        | (username[firsts] == "")
+        # (a formula-like name would be neutralised, with a warning)
+        | _formula(username[firsts], numbers[firsts], email[firsts], first, last, alternate)
+    )
+    has_problem = any_of(problem, of_row[firsts])
+
     no_access = ~has_prov & ~has_window
     plain = ~has_window & ~is_shared & ~(has_state & full_resync)
-
     nothing = plain & no_access & ~has_state
     still = plain & no_access & has_state & suspended
-    candidate = plain & has_prov & ~has_bad & ~(has_state & suspended)
+    candidate = plain & has_prov & ~has_bad & ~has_problem & ~(has_state & suspended)
 
-    # Today's rows of the candidates: the first provisionable enrolment, and every cohort.
-    cand_ids = sid_all[candidate]
-    in_cand = prov & np.isin(ids, cand_ids)
-    firsts = np.flatnonzero(in_cand)
-    firsts = firsts[~pd.Series(ids[firsts]).duplicated().to_numpy()]
-    order = pd.DataFrame({"sid": ids[in_cand], "c": cohort[in_cand]}).drop_duplicates().sort_values(
-        ["sid", "c"], kind="stable")
-    joined: dict[int, str] = {}
-    for sid, c in zip(order["sid"].tolist(), order["c"].tolist(), strict=True):
-        joined[sid] = joined[sid] + _SEP + c if sid in joined else c
-    cohort_key = pd.Series([joined[s] for s in ids[firsts]], dtype=object)
-    tuples = {k: tuple(k.split(_SEP)) for k in set(cohort_key)}
-    users = pd.DataFrame({
+    # The candidates' cohorts: each student's distinct cohorts, sorted.
+    take = candidate[of_row[firsts]]
+    firsts, first, last, alternate = firsts[take], first[take], last[take], alternate[take]
+    rows = prov_rows[candidate[of_row[prov_rows]]]
+    cohort_code, cohort_names = pd.factorize(cohort[rows], sort=True)
+    width = max(len(cohort_names), 1)
+    pairs = np.unique(of_row[rows].astype(np.int64) * width + cohort_code)
+    owner, names = pairs // width, np.asarray(cohort_names, dtype=object)[pairs % width]
+    starts = np.searchsorted(owner, of_row[firsts])
+    ends = np.searchsorted(owner, of_row[firsts], side="right")
+    singles = {name: (name,) for name in cohort_names}
+    names = names.tolist()
+    cohorts = pd.Series([singles[names[a]] if b - a == 1 else tuple(names[a:b])
+                         for a, b in zip(starts.tolist(), ends.tolist(), strict=True)], dtype=object)
+
+    users = _frame({
         "student_id": ids[firsts],
         "student_number": numbers[firsts],
         "username": username[firsts],
-        "firstname": first[firsts],
-        "lastname": last[firsts],
-        "alternatename": alternate[firsts],
+        "firstname": first,
+        "lastname": last,
+        "alternatename": alternate,
         "email": email[firsts],
-        "auth": settings.moodle_auth,
-        "cohorts": cohort_key.map(tuples).to_numpy(dtype=object),
+        "auth": np.full(len(firsts), settings.moodle_auth, dtype=object),
+        "cohorts": cohorts.to_numpy(),
     })
     users["fingerprint"] = fingerprints(users)
-    users = users.join(everyone[["s_username", "s_fingerprint"]], on="student_id")
-    new = users["s_username"].isna().to_numpy()
-    same = (~new & (users["s_username"].to_numpy() == users["username"].to_numpy())
-            & (users["s_fingerprint"].to_numpy() == users["fingerprint"].to_numpy()))
-    decided = set(sid_all[nothing | still].tolist()) | set(users["student_id"].to_numpy()[new | same].tolist())
+    code = of_row[firsts]
+    new = ~has_state[code]
+    same = ~new & (last_username[code] == username[firsts]) & (last_fingerprint[code] == users["fingerprint"].to_numpy())
 
-    slow_rows = ~np.isin(ids, np.array(sorted(decided), dtype=np.int64))
-    slow_ids = set(ids[slow_rows].tolist()) | (set(sid_all[~np.isin(sid_all, list(decided))].tolist()))
+    decided = nothing | still
+    decided[code[new | same]] = True
+    slow_rows = ~decided[of_row]
     slow_state = orphan.copy()
-    if (~orphan).any():
-        slow_state[~orphan] = np.isin(state_ids, np.array(sorted(slow_ids), dtype=np.int64))
+    slow_state[~orphan] = ~decided[of_state]
 
     split_of.slow_enrolments = e[slow_rows]
+    split_of.slow_state_numbers = s_numbers[slow_state].tolist()
     split_of.rows_read = int(prov[~slow_rows].sum())
     split_of.active_before = int((~s_suspended & ~slow_state).sum())
-    split_of.slow_state_numbers = s_numbers[slow_state].tolist()
-    split_of.new_users = users.loc[new, list(NEW_USER_COLUMNS)].sort_values("username", kind="stable").reset_index(
-        drop=True)
+    split_of.new_users = users[new].sort_values("username", kind="stable").reset_index(drop=True)
     split_of.unchanged = int(same.sum())
     split_of.still_suspended = int(still.sum())
     return split_of

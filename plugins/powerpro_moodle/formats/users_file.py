@@ -24,6 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property
+from itertools import repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from powerpro_moodle.formats.summary import WARNING, Anomaly
@@ -391,21 +393,24 @@ def users_csv(users: Iterable[MoodleUser], bulk=None) -> bytes:
     writer.writerow(
         [*BASE_COLUMNS, *(["oldusername"] if renames else []), *(f"cohort{i}" for i in range(1, width + 1))]
     )
-    blanks = [""] * width
-    rows = (
-        (u.username, [u.username, u.firstname, u.lastname, u.alternatename, u.email, u.student_number, u.auth,
-                      u.suspended, *([u.oldusername] if renames else []), *u.cohorts, *blanks[len(u.cohorts):]])
+    blanks = ("",) * width
+    rows = [
+        (u.username, u.firstname, u.lastname, u.alternatename, u.email, u.student_number, u.auth, u.suspended,
+         *((u.oldusername,) if renames else ()), *u.cohorts, *blanks[len(u.cohorts):])
         for u in users
-    )
+    ]
     if bulk is not None and len(bulk):
-        columns = [bulk[name] for name in ("username", "firstname", "lastname", "alternatename", "email",
-                                           "student_number", "auth", "cohorts")]
-        more = (
-            (un, [un, fn, ln, an, em, nb, au, 0, *([""] if renames else []), *co, *blanks[len(co):]])
-            for un, fn, ln, an, em, nb, au, co in zip(*columns, strict=True)
-        )
-        rows = heapq.merge(rows, more, key=lambda r: r[0])
-    writer.writerows(row for _, row in rows)
+        # Column-wise: each distinct set of cohorts padded once.
+        padded = {c: (*c, *blanks[len(c):]) for c in set(bulk["cohorts"])}
+        cohorts = [padded[c] for c in bulk["cohorts"]]
+        more = zip(*(bulk[name] for name in ("username", "firstname", "lastname", "alternatename", "email",
+                                             "student_number", "auth")),
+                   repeat(0), *((repeat(""),) if renames else ()), *zip(*cohorts, strict=True), strict=False)
+        if rows:
+            writer.writerows(heapq.merge(rows, more, key=itemgetter(0)))
+            return buf.getvalue().encode("utf-8")
+        rows = more
+    writer.writerows(rows)
     return buf.getvalue().encode("utf-8")
 
 
