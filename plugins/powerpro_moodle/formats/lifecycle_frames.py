@@ -53,6 +53,7 @@ class Split:
     :param still_suspended: students suspended before, still without access.
     :param rows_read: provisionable enrolments of the students decided here.
     :param active_before: state rows not suspended of the students decided here.
+    :param decided: students decided here (sent new, unchanged, still suspended, or nothing to do).
     """
 
     slow_enrolments: pd.DataFrame
@@ -62,6 +63,7 @@ class Split:
     still_suspended: int
     rows_read: int
     active_before: int
+    decided: int = 0
 
     def slow_records(self) -> list[EnrolmentRecord]:
         """The slow students' enrolments, in the order the query gave them."""
@@ -285,6 +287,7 @@ def split_students(
     split_of.new_users = users[new].sort_values("username", kind="stable").reset_index(drop=True)
     split_of.unchanged = int(same.sum())
     split_of.still_suspended = int(still.sum())
+    split_of.decided = int(decided.sum())
     return split_of
 
 

@@ -173,8 +173,8 @@ def fingerprints(users) -> list[str]:
         ``alternatename``, ``email``, ``student_number``, ``auth`` (text) and ``cohorts`` (tuples).
     """
     names = ("username", "firstname", "lastname", "alternatename", "email", "student_number", "auth")
-    columns = [_json_inner(list(users[name])) for name in names]
-    cohorts = list(users["cohorts"])
+    columns = [_json_inner(users[name].tolist()) for name in names]
+    cohorts = users["cohorts"].tolist()
     parts = {}
     for group in set(cohorts):
         inner = _json_inner(sorted(group))
@@ -385,7 +385,7 @@ def users_csv(users: Iterable[MoodleUser], bulk=None) -> bytes:
     users = list(users)
     widths = [len(u.cohorts) for u in users]
     if bulk is not None and len(bulk):
-        widths.append(max(len(c) for c in bulk["cohorts"]))
+        widths.append(max(map(len, bulk["cohorts"].tolist())))
     width = max(widths, default=1) or 1
     renames = any(u.oldusername for u in users)
     buf = io.StringIO(newline="")
@@ -401,10 +401,11 @@ def users_csv(users: Iterable[MoodleUser], bulk=None) -> bytes:
     ]
     if bulk is not None and len(bulk):
         # Column-wise: each distinct set of cohorts padded once.
-        padded = {c: (*c, *blanks[len(c):]) for c in set(bulk["cohorts"])}
-        cohorts = [padded[c] for c in bulk["cohorts"]]
-        more = zip(*(bulk[name] for name in ("username", "firstname", "lastname", "alternatename", "email",
-                                             "student_number", "auth")),
+        sets = bulk["cohorts"].tolist()
+        padded = {c: (*c, *blanks[len(c):]) for c in set(sets)}
+        cohorts = [padded[c] for c in sets]
+        more = zip(*(bulk[name].tolist() for name in ("username", "firstname", "lastname", "alternatename", "email",
+                                                      "student_number", "auth")),
                    repeat(0), *((repeat(""),) if renames else ()), *zip(*cohorts, strict=True), strict=False)
         if rows:
             writer.writerows(heapq.merge(rows, more, key=itemgetter(0)))

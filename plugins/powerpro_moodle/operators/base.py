@@ -3,6 +3,7 @@ a :class:`~powerpro_moodle.formats.summary.TaskSummary` into the XCom the sync l
 
 from __future__ import annotations
 
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -124,3 +125,22 @@ class EnsureSyncTablesOperator(PowerProMoodleOperator):
         done = self.db.ensure_tables(self.tables)
         message = "sync tables: " + "; ".join(done) if done else "sync tables present and up to date"
         return TaskSummary(self.direction, message=message, extra={"table_changes": done})
+
+
+class StepClock:
+    """Where a task's time goes, by step (for the log and the summary's ``seconds``)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._last = time.perf_counter()
+        self._last_cpu = time.process_time()
+
+    def lap(self, step: str) -> None:
+        now, cpu = time.perf_counter(), time.process_time()
+        self.seconds[step] = self.seconds.get(step, 0.0) + now - self._last
+        self.cpu[step] = self.cpu.get(step, 0.0) + cpu - self._last_cpu
+        self._last, self._last_cpu = now, cpu
+
+    def rounded(self, cpu: bool = False) -> dict[str, float]:
+        return {k: round(v, 3) for k, v in (self.cpu if cpu else self.seconds).items()}

@@ -17,7 +17,7 @@ from powerpro_moodle.formats.lifecycle import (
 from powerpro_moodle.formats.settings import Settings
 from powerpro_moodle.formats.summary import TaskSummary
 from powerpro_moodle.formats.users_file import users_csv, users_file_name
-from powerpro_moodle.operators.base import PowerProMoodleOperator, as_bool
+from powerpro_moodle.operators.base import PowerProMoodleOperator, StepClock, as_bool
 
 #: The sync's own tables the provisioning DAG uses.
 PROVISIONING_TABLES = ["MoodleSyncExportState"]
@@ -71,7 +71,8 @@ class MoodleUsersExportOperator(PowerProMoodleOperator):
         dry_run = as_bool("dry_run", self.dry_run) or not_live is not None
         run_time = _run_time_utc(context)
 
-        plan = self._plan(settings, run_time.astimezone(settings.tz).date(), full_resync)
+        clock = StepClock()
+        plan = self._plan(settings, run_time.astimezone(settings.tz).date(), full_resync, clock)
         hold = check_hold(plan, settings)
         if hold.held and not approved and not dry_run:
             self.fail(context, self._summary(plan, describe_hold(hold), dry_run, full_resync, sent=False,
@@ -80,36 +81,46 @@ class MoodleUsersExportOperator(PowerProMoodleOperator):
         file_name = users_file_name(run_time)
         remote_path = None
         if plan.sent_total and not dry_run:
+            data = users_csv(plan.to_send, bulk=plan.bulk_new)
+            clock.lap("write_file")
             with self.ftp() as ftp:
-                remote_path = ftp.upload_atomic(settings.users_folder, file_name,
-                                                users_csv(plan.to_send, bulk=plan.bulk_new))
+                remote_path = ftp.upload_atomic(settings.users_folder, file_name, data)
+            clock.lap("upload")
             self.log.info("Uploaded %s (%d students)", remote_path, plan.sent_total)
             # Only now, with the file safely on the server, is the export recorded. A re-run of
             # this same DAG run after a failure here re-uploads under the same name, replacing
             # the earlier copy, so one change never gives two files.
             self._record(plan, file_name, datetime.now(settings.tz).replace(tzinfo=None, microsecond=0))
+            clock.lap("record")
 
         message = describe_export(plan, file_name, dry_run, hold, approved)
         if not_live:
             message = f"{message}; {not_live}"
         summary = self._summary(plan, message, dry_run, full_resync, sent=not dry_run)
         summary.extra["file"] = remote_path
+        summary.extra["seconds"] = clock.rounded()
         if not_live:
             summary.extra["not_live"] = True
         return summary
 
-    def _plan(self, settings: Settings, run_date: date, full_resync: bool) -> LifecyclePlan:
+    def _plan(self, settings: Settings, run_date: date, full_resync: bool, clock: StepClock) -> LifecyclePlan:
         """Read the enrolments and the state once each, decide the plain students over columns,
         and the rest one by one (reading their full state rows)."""
         from powerpro_moodle.formats.lifecycle_frames import split_students, state_rows
 
         access_statuses = [s.upper() for s in (*settings.provisioned_statuses, *settings.keep_access_statuses)]
         enrolments = self.db.frame("select_export_enrolments", {"AccessStatuses": access_statuses})
-        split = split_students(enrolments, self.db.frame("select_export_state_keys"), settings=settings,
-                               full_resync=full_resync)
+        clock.lap("read_enrolments")
+        state_keys = self.db.frame("select_export_state_keys")
+        clock.lap("read_state")
+        split = split_students(enrolments, state_keys, settings=settings, full_resync=full_resync)
+        clock.lap("compare")
         state = state_rows(self.db.fetch_in("select_export_state", "StateNumbers", split.slow_state_numbers))
         slow = plan_lifecycle(split.slow_records(), state, settings=settings, run_date=run_date,
                               full_resync=full_resync)
+        self.log.info("%d students decided over columns; %d enrolments and %d state rows of the others one by one",
+                      split.decided, len(split.slow_enrolments), len(state))
+        clock.lap("decide_one_by_one")
         return split.finish(slow)
 
     def _record(self, plan: LifecyclePlan, file_name: str, exported_at: datetime) -> None:
@@ -125,11 +136,11 @@ class MoodleUsersExportOperator(PowerProMoodleOperator):
                          sent.alternatename, sent.email, sent.auth, sent.fingerprint, int(sent.suspended),
                          ",".join(sent.cohorts or ()), file_name, exported_at))
         if plan.bulk_new is not None:
-            bulk = plan.bulk_new
+            bulk = {name: plan.bulk_new[name].tolist() for name in plan.bulk_new.columns}
             rows.extend(zip(
-                bulk["student_number"], (int(i) for i in bulk["student_id"]), bulk["username"], bulk["firstname"],
+                bulk["student_number"], map(int, bulk["student_id"]), bulk["username"], bulk["firstname"],
                 bulk["lastname"], bulk["alternatename"], bulk["email"], bulk["auth"], bulk["fingerprint"],
-                repeat(0), (",".join(c) for c in bulk["cohorts"]), repeat(file_name), repeat(exported_at),
+                repeat(0), map(",".join, bulk["cohorts"]), repeat(file_name), repeat(exported_at),
             ))
         with self.db.transaction() as conn:
             self.db.run_in(conn, "delete_exported_students", "StateNumbers", replaced)

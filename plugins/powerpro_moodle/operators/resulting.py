@@ -31,7 +31,7 @@ from powerpro_moodle.formats.inbox import first_look, second_look, wait_before_s
 from powerpro_moodle.formats.outcomes import PlanTotals, describe_plan, units_for_courses
 from powerpro_moodle.formats.settings import Settings
 from powerpro_moodle.formats.summary import REJECTED, WARNING, Anomaly, AnomalyLog, TaskSummary, plural
-from powerpro_moodle.operators.base import PowerProMoodleOperator, as_bool
+from powerpro_moodle.operators.base import PowerProMoodleOperator, StepClock, as_bool
 from powerpro_moodle.sync_log import SUMMARY_KEY
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
         path = posixpath.join(settings.completions_folder, name)
         ti = context["ti"]
         ids = {"RunId": ti.run_id, "FileName": name}
-        clock = _Clock()
+        clock = StepClock()
         with self.ftp() as ftp, tempfile.TemporaryDirectory(prefix="powerpro_moodle_") as scratch, _fewer_collections():
             before = ftp.stat(path)
             if before is None:
@@ -273,7 +273,7 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
 
     def _apply(self, context: Any, settings: Settings, file: dict[str, Any], parsed: _SpilledFile,
                target: str | None, dry_run: bool, unchanged: Callable[[], bool],
-               clock: _Clock | None = None) -> tuple[PlanTotals, bytes | None]:
+               clock: StepClock | None = None) -> tuple[PlanTotals, bytes | None]:
         """Read what the file needs, decide, write: one transaction (rolled back on a dry run, or
         when the file changed on the server meanwhile).
 
@@ -285,7 +285,7 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
         """
         batch = uuid.uuid4().hex
         db = self.db
-        clock = clock or _Clock()
+        clock = clock or StepClock()
         with db.transaction(commit=not dry_run) as conn:
             users, courses = (parsed.keys.read(kind, 0) or {"key": []} for kind in ("users", "courses"))
             db.insert_rows(conn, "stage_completion_keys", chain(
@@ -334,7 +334,7 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
         clock.lap("ledger_and_commit")
         return plan, errors
 
-    def _look_up(self, conn: Any, parsed: _SpilledFile, batch: str, clock: _Clock) -> None:
+    def _look_up(self, conn: Any, parsed: _SpilledFile, batch: str, clock: StepClock) -> None:
         """The students and EnrolmentUnit rows of the staged ids, each read by one query and
         spilled to the part of its student as it streams."""
         import numpy as np
@@ -559,25 +559,6 @@ def _closing_on_error(spilled: _SpilledFile) -> Iterator[None]:
         spilled.parts.close()
         spilled.keys.close()
         raise
-
-
-class _Clock:
-    """Where a task's time goes, by step (for the log and the summary's ``seconds``)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self.cpu: dict[str, float] = {}
-        self._last = time.perf_counter()
-        self._last_cpu = time.process_time()
-
-    def lap(self, step: str) -> None:
-        now, cpu = time.perf_counter(), time.process_time()
-        self.seconds[step] = self.seconds.get(step, 0.0) + now - self._last
-        self.cpu[step] = self.cpu.get(step, 0.0) + cpu - self._last_cpu
-        self._last, self._last_cpu = now, cpu
-
-    def rounded(self, cpu: bool = False) -> dict[str, float]:
-        return {k: round(v, 3) for k, v in (self.cpu if cpu else self.seconds).items()}
 
 
 class _Hashing:
