@@ -9,6 +9,7 @@ setup: $(VENV)/.installed
 
 # Everything, transitive versions included, comes from the lock.
 $(VENV)/.installed: requirements.lock
+	@echo "Installing the pinned packages (requirements.lock) into $(VENV): a few minutes the first time, once"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	touch $@

@@ -13,7 +13,11 @@ a hand-written floor doing the same job in the same run.
   Also ``rss_ratio = rss(N2) / rss(N1)``.
 * **provisioning**: ``powerpro_moodle_provisioning`` at S students (default 10k and 100k): a
   first run, then an unchanged rerun. Floors: ``pandas.read_sql`` of the provisioning join,
-  ``to_csv``, one FTP ``STOR`` (first run); the same ``read_sql`` alone (rerun). Measurement only.
+  ``to_csv``, one FTP ``STOR`` (first run); the same ``read_sql`` alone (rerun). Reported as for
+  resulting, plus the export task's steps (its summary's ``seconds``: read_enrolments,
+  read_state, compare, decide_one_by_one, write_file, upload, record). The floor records no
+  state; the sync must (hash each student, write MoodleSyncExportState), so that work is all
+  above the floor.
 * **parse**: how long a DAG processor takes to parse each DAG file, against a trivial DAG file,
   each in a fresh interpreter (best of 5; Airflow itself imported before the clock starts).
 

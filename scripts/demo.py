@@ -158,11 +158,28 @@ def main() -> None:
 
         resulting_demo(env, db_path, ftp_root, users)
         lifecycle_demo(env, db_path, ftp_root)
+        say("Summary")
+        print(summary_line(db_path))
     finally:
         ftp.terminate()
         ftp.wait(timeout=10)
         say("Done. The FTP server is stopped")
         print(f"Everything the demo made is in {DEMO.relative_to(ROOT)}/ (run `make demo` again to start over).")
+
+
+def summary_line(db_path: Path) -> str:
+    """What the sync log says about the whole demo, in one line: every run's tasks and how they ended."""
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute("SELECT Status, COUNT(*) FROM ELearningSyncLog GROUP BY Status ORDER BY Status").fetchall()
+        held = conn.execute("SELECT COUNT(*) FROM ELearningSyncLog WHERE Status = 'failed' AND Message LIKE 'held:%'"
+                            ).fetchone()[0]
+    counts = dict(rows)
+    failed = counts.get("failed", 0)
+    verdict = ("every step worked" if failed == held else
+               f"{failed - held} task(s) failed unexpectedly: see the sync log rows above and .demo/logs/")
+    told = ", ".join(f"{n} {status}" for status, n in rows)
+    return (f"E-Learning Sync Log: {sum(counts.values())} task rows ({told}; {held} held for approval, as "
+            f"planted); {verdict}.")
 
 
 def latest_message(db_path: Path, task_id: str) -> str:
