@@ -3,7 +3,10 @@ a :class:`~powerpro_moodle.formats.summary.TaskSummary` into the XCom the sync l
 
 from __future__ import annotations
 
+import gc
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -144,3 +147,23 @@ class StepClock:
 
     def rounded(self, cpu: bool = False) -> dict[str, float]:
         return {k: round(v, 3) for k, v in (self.cpu if cpu else self.seconds).items()}
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Keep Python's garbage collector from walking the task's whole heap again and again.
+
+    A completion file of a million rows, or a users file of 100,000 students, makes millions of
+    short-lived objects; each of the collector's full
+    passes walks every live object, Airflow's included, which cost a third of the task's time.
+    The objects alive before the file are set aside (``gc.freeze``) and the young generation is
+    collected less often; both are put back after.
+    """
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(100_000, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()

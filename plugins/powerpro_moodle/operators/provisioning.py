@@ -17,7 +17,7 @@ from powerpro_moodle.formats.lifecycle import (
 from powerpro_moodle.formats.settings import Settings
 from powerpro_moodle.formats.summary import TaskSummary
 from powerpro_moodle.formats.users_file import users_csv, users_file_name
-from powerpro_moodle.operators.base import PowerProMoodleOperator, StepClock, as_bool
+from powerpro_moodle.operators.base import PowerProMoodleOperator, StepClock, as_bool, fewer_collections
 
 #: The sync's own tables the provisioning DAG uses.
 PROVISIONING_TABLES = ["MoodleSyncExportState"]
@@ -64,6 +64,10 @@ class MoodleUsersExportOperator(PowerProMoodleOperator):
         self.approve_mass_suspension = approve_mass_suspension
 
     def sync(self, context: Any) -> TaskSummary:
+        with fewer_collections():  # a run over 100,000 students makes millions of short-lived objects
+            return self._sync(context)
+
+    def _sync(self, context: Any) -> TaskSummary:
         full_resync = as_bool("full_resync", self.full_resync)
         approved = as_bool("approve_mass_suspension", self.approve_mass_suspension)
         settings = self.settings()

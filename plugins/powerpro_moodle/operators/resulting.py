@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import gc
 import hashlib
 import io
 import json
@@ -31,7 +30,7 @@ from powerpro_moodle.formats.inbox import first_look, second_look, wait_before_s
 from powerpro_moodle.formats.outcomes import PlanTotals, describe_plan, units_for_courses
 from powerpro_moodle.formats.settings import Settings
 from powerpro_moodle.formats.summary import REJECTED, WARNING, Anomaly, AnomalyLog, TaskSummary, plural
-from powerpro_moodle.operators.base import PowerProMoodleOperator, StepClock, as_bool
+from powerpro_moodle.operators.base import PowerProMoodleOperator, StepClock, as_bool, fewer_collections
 from powerpro_moodle.sync_log import SUMMARY_KEY
 
 if TYPE_CHECKING:
@@ -168,7 +167,7 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
         ti = context["ti"]
         ids = {"RunId": ti.run_id, "FileName": name}
         clock = StepClock()
-        with self.ftp() as ftp, tempfile.TemporaryDirectory(prefix="powerpro_moodle_") as scratch, _fewer_collections():
+        with self.ftp() as ftp, tempfile.TemporaryDirectory(prefix="powerpro_moodle_") as scratch, fewer_collections():
             before = ftp.stat(path)
             if before is None:
                 return self._gone(context, ftp, settings, name, ids)
@@ -529,25 +528,6 @@ def restated_anomalies(applied: dict[str, Any]) -> list[Anomaly]:
         Anomaly("row", f"row {r.get('row', '')}", "earlier_refusal", r.get("reason", ""))
         for r in csv.DictReader(io.StringIO(applied["errors_csv"], newline=""))
     ]
-
-
-@contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Keep Python's garbage collector from walking the task's whole heap again and again.
-
-    A file of a million rows makes millions of short-lived objects; each of the collector's full
-    passes walks every live object, Airflow's included, which cost a third of the task's time.
-    The objects alive before the file are set aside (``gc.freeze``) and the young generation is
-    collected less often; both are put back after.
-    """
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(100_000, *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 @contextmanager
