@@ -60,7 +60,12 @@ def test_make_bench_at_tiny_sizes_writes_every_figure(tmp_path):
         for kind in ("first", "rerun", "floor_first", "floor_rerun"):
             assert positive(run[kind]["wall_s"]), (size, kind)
         assert positive(run["first"]["peak_rss_mib"])
-    for key in ("first_marginal_ratio", "rerun_marginal_ratio", "first_rss_ratio", "rerun_rss_ratio"):
+        # Where the export task's time went: every step of a first run, no upload on the rerun.
+        assert set(run["first"]["export_steps_s"]) == {"read_enrolments", "read_state", "compare",
+                                                      "decide_one_by_one", "write_file", "upload", "record"}
+        assert "upload" not in run["rerun"]["export_steps_s"] and positive(run["rerun"]["export_steps_s"]["compare"])
+    for key in ("first_marginal_ratio", "rerun_marginal_ratio", "first_rss_ratio", "rerun_rss_ratio",
+                "first_marginal_ratio_export_task", "rerun_marginal_ratio_export_task"):
         assert key in provisioning
 
     parse = dags["parse"]
