@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from powerpro_moodle.formats.ids import id_key
 from powerpro_moodle.formats.lifecycle import LifecyclePlan
 from powerpro_moodle.formats.settings import Settings
 from powerpro_moodle.formats.text_safety import FORMULA_PREFIXES
@@ -115,12 +116,13 @@ def _by_value(values: np.ndarray, test: Callable[[Any], Any], dtype: Any = bool)
 
 
 def _truthy(values: Any) -> np.ndarray:
-    return _by_value(np.array(values, dtype=object), lambda v: v is not None and v == v and bool(v))  # NaN: no
+    """Flags as Python's truth reads them (NULL and NaN: false)."""
+    return _by_value(np.array(values, dtype=object), lambda v: v is not None and v == v and bool(v))
 
 
 def _keys(arr: np.ndarray) -> np.ndarray:
     """Identifiers as :func:`ids.id_key` compares them."""
-    return np.array([v.strip().upper() for v in arr], dtype=object)
+    return np.array([id_key(v) for v in arr], dtype=object)
 
 
 #: A value that starts like a formula, found in many values joined by newlines at once.
