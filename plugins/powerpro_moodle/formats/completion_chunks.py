@@ -383,9 +383,10 @@ class _ChunkCheck:
         else:
             shaped = np.fromiter(map(len, records), np.int64, n) == ncols
         shaped_at = np.flatnonzero(shaped)
-        columns = list(zip(*(records if len(shaped_at) == n else [records[k] for k in shaped_at]), strict=True))
-        if not columns:
-            columns = [()] * ncols
+        table = np.empty((len(shaped_at), ncols), dtype=object)  # the shaped records, a column each
+        if len(shaped_at):
+            table[:] = records if len(shaped_at) == n else [records[k] for k in shaped_at]
+        columns = table.T
         user = _array(list(map(str.strip, columns[r.positions["user_idnumber"]])))
 
         # Blank records are not rows. A blank record's user cell is blank: only those are looked at.
@@ -435,7 +436,7 @@ class _ChunkCheck:
         starts = np.concatenate([[0], ends[:-1]])
         return (bounds[ends] - bounds[starts])[records] > MAX_CELL_CHARS
 
-    def _values(self, keep: np.ndarray, shaped_at: np.ndarray, columns: list[tuple[str, ...]], user: np.ndarray,
+    def _values(self, keep: np.ndarray, shaped_at: np.ndarray, columns: np.ndarray, user: np.ndarray,
                 rows: np.ndarray) -> pd.DataFrame:
         """The rows' values, checked in :func:`completion_file._read_row` 's order: ids, time, grades.
 
@@ -446,7 +447,7 @@ class _ChunkCheck:
 
         def cell(name: str) -> np.ndarray | None:
             at = r.positions.get(name)
-            return None if at is None else _array(columns[at])[take]
+            return None if at is None else columns[at][take]
 
         user = user[take]
         course = _array(list(map(str.strip, cell("course_idnumber"))))
@@ -474,7 +475,7 @@ class _ChunkCheck:
                  "competent": competent(grades["finalgrade"][ok], grades["gradepass"][ok]), "text": texts}
         if r.cells:
             for i, (index, _) in enumerate(r.named):
-                frame[f"o{i}"] = _array(columns[index])[take][ok]
+                frame[f"o{i}"] = columns[index][take][ok]
         return object_frame(frame)
 
     def _texts(self, records: np.ndarray) -> np.ndarray:
@@ -491,25 +492,15 @@ class _ChunkCheck:
         anything else by :func:`completion_file.parse_time`, which also words every refusal."""
         r = self.reader
         n = len(raw)
-        text = _array(list(map(str.strip, raw)))
         out = np.full(n, np.nan)
         slow = np.zeros(n, bool)
-        isdigit = np.fromiter(map(str.isdigit, text), bool, n)
-        at = np.flatnonzero(isdigit)
-        digits = text[at]
-        short = np.fromiter(map(str.isascii, digits), bool, len(at)) & (
-            np.fromiter(map(len, digits), np.int64, len(at)) <= 12)
-        seconds = np.fromiter(map(int, digits[short]), np.int64, int(short.sum()))
-        out[at[short]] = np.where(seconds > 0, seconds * 1_000_000.0, np.nan)  # 0: not completed
-        slow[at[short][seconds >= _TOO_LATE_SECONDS]] = True
-        slow[at[~short]] = True
-        at = np.flatnonzero(~isdigit & (text != "") & (text != "-"))
-        iso = np.fromiter(map(_iso_us, text[at]), float, len(at))
-        out[at] = iso
-        slow[at[np.isnan(iso)]] = True
+        sure, plain = _plain_times(raw)
+        out[sure] = plain[sure]
+        rest = np.flatnonzero(~sure)  # anything not written plainly: each value looked at in Python
+        out[rest], slow[rest] = _times_of(raw[rest])
         for j in np.flatnonzero(slow):
             try:
-                moment = parse_time(text[j])
+                moment = parse_time(raw[j])
             except _RowError as exc:
                 reasons.setdefault(j, (exc.code, exc.reason))
                 out[j] = np.nan
@@ -523,17 +514,30 @@ class _ChunkCheck:
             outside |= out > high
         for j in np.flatnonzero(outside):
             try:
-                parse_time(text[j], not_before=r.not_before, not_after=r.not_after)
+                parse_time(raw[j], not_before=r.not_before, not_after=r.not_after)
             except _RowError as exc:
                 reasons.setdefault(j, (exc.code, exc.reason))
         return out
 
     @staticmethod
     def _grades(name: str, raw: np.ndarray | None, n: int, reasons: dict[int, tuple[str, str]]) -> np.ndarray:
-        """A grade column, stripped; ``""`` for none (empty or ``-``). Each distinct value is
-        checked once (a report repeats its pass mark on every row)."""
+        """A grade column, stripped; ``""`` for none (empty or ``-``). The values written
+        plainly are checked at once (:func:`_unlike`); otherwise each distinct value once."""
         if raw is None:
             return np.full(n, "", dtype=object)
+        odd = _unlike(_GRADES, raw)
+        if odd is not None:  # as nearly always: only the values not written plainly are looked at
+            text = raw.copy()
+            text[text == "-"] = ""
+            for j in odd:
+                value = raw[j].strip()
+                text[j] = "" if value == "-" else value
+                if text[j] and not _DECIMAL.fullmatch(text[j]):
+                    try:
+                        parse_grade(name, text[j])
+                    except _RowError as exc:
+                        reasons.setdefault(j, (exc.code, exc.reason))
+            return text
         codes, uniques = pd.factorize(raw)
         stripped = _array([value.strip() for value in uniques])
         stripped[stripped == "-"] = ""
@@ -546,6 +550,132 @@ class _ChunkCheck:
                 except _RowError as exc:
                     reasons.setdefault(j, (exc.code, exc.reason))
         return text
+
+
+#: A run of grades each written plainly (a decimal number, ``-`` or nothing, nothing around
+#: it), each followed by a line break.
+_GRADES = re.compile(rf"(?:{_DECIMAL.pattern}\n|-\n|\n)*+")
+
+
+def _unlike(run: re.Pattern[str], values: np.ndarray) -> np.ndarray | None:
+    """The positions of the values that are not an item of ``run`` (a pattern matching a run
+    of items, each followed by a line break); ``None`` when a value holds a line break. The
+    values are matched joined, in C, instead of by a call each."""
+    text = "\n".join(values.tolist()) + "\n"
+    if text.count("\n") != len(values):
+        return None
+    out, at, index = [], 0, 0
+    while True:
+        stop = run.match(text, at).end()
+        index += text.count("\n", at, stop)
+        if stop == len(text):
+            return np.array(out, dtype=np.int64)
+        out.append(index)
+        at, index = text.index("\n", stop) + 1, index + 1
+
+
+def _times_of(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Times as microseconds since 1970 UTC (``NaN``: not completed, or not read here), and
+    which of them :func:`completion_file.parse_time` must read (or refuse): a call per value."""
+    n = len(raw)
+    text = _array(list(map(str.strip, raw)))
+    out = np.full(n, np.nan)
+    slow = np.zeros(n, bool)
+    isdigit = np.fromiter(map(str.isdigit, text), bool, n)
+    at = np.flatnonzero(isdigit)
+    digits = text[at]
+    short = np.fromiter(map(str.isascii, digits), bool, len(at)) & (
+        np.fromiter(map(len, digits), np.int64, len(at)) <= 12)
+    seconds = np.fromiter(map(int, digits[short]), np.int64, int(short.sum()))
+    out[at[short]] = np.where(seconds > 0, seconds * 1_000_000.0, np.nan)  # 0: not completed
+    slow[at[short][seconds >= _TOO_LATE_SECONDS]] = True
+    slow[at[~short]] = True
+    at = np.flatnonzero(~isdigit & (text != "") & (text != "-"))
+    iso = np.fromiter(map(_iso_us, text[at]), float, len(at))
+    out[at] = iso
+    slow[at[np.isnan(iso)]] = True
+    return out, slow
+
+
+#: The shape of an ISO 8601 time with seconds and an offset (``Z`` or ``±hh:mm``): ``d`` a digit.
+_ISO_SHAPES = {20: "dddd-dd-ddTdd:dd:ddZ", 25: "dddd-dd-ddTdd:dd:dd+dd:dd"}
+_DIGIT_PLACES = {size: np.array([c == "d" for c in shape]) for size, shape in _ISO_SHAPES.items()}
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _plain_times(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which times are written plainly, and their microseconds since 1970 UTC (``NaN``: not
+    completed), read over the column's bytes at once: empty, ``-``, Unix seconds (up to 12
+    digits, before 2101) and ISO 8601 times shaped ``2026-03-31T14:30:00+10:00`` or ``…Z``
+    (a real date and time, from 1970 to 2100). Anything else is left to :func:`_times_of`,
+    which reads these the same way."""
+    n = len(raw)
+    sure, out = np.zeros(n, bool), np.full(n, np.nan)
+    try:
+        data = np.frombuffer(("\n".join(raw.tolist()) + "\n").encode("utf-8"), np.uint8)
+    except UnicodeEncodeError:
+        return sure, out
+    ends = np.flatnonzero(data == 10)
+    if len(ends) != n:  # a value holds a line break
+        return sure, out
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    size = ends - starts
+    data = np.concatenate([data, np.zeros(25, np.uint8)])
+    sure[(size == 0) | ((size == 1) & (data[starts] == ord("-")))] = True
+
+    def chars(at: np.ndarray, width: int) -> np.ndarray:
+        return data[starts[at, None] + np.arange(width)].astype(np.int64)
+
+    at = np.flatnonzero((size >= 1) & (size <= 12))
+    c = chars(at, 12)
+    inside = np.arange(12) < size[at, None]
+    digits = ((c >= 48) & (c <= 57)) | ~inside
+    at, c, inside = at[digits.all(1)], c[digits.all(1)], inside[digits.all(1)]
+    seconds = np.zeros(len(at), np.int64)
+    for k in range(12):
+        seconds = np.where(inside[:, k], seconds * 10 + c[:, k] - 48, seconds)
+    at, seconds = at[seconds < _TOO_LATE_SECONDS], seconds[seconds < _TOO_LATE_SECONDS]
+    out[at] = np.where(seconds > 0, seconds * 1_000_000.0, np.nan)  # 0: not completed
+    sure[at] = True
+
+    for width, shape in _ISO_SHAPES.items():
+        at = np.flatnonzero(size == width)
+        c = chars(at, width)
+        place = _DIGIT_PLACES[width]
+        fits = ((c[:, place] >= 48) & (c[:, place] <= 57)).all(1)
+        for k in np.flatnonzero(~place):
+            fits &= (c[:, k] == ord(shape[k])) | ((shape[k] == "+") & (c[:, k] == ord("-")))
+        at, c = at[fits], c[fits] - 48
+
+        def number(first: int, digits: int, c: np.ndarray = c) -> np.ndarray:
+            value = np.zeros(len(c), np.int64)
+            for k in range(first, first + digits):
+                value = value * 10 + c[:, k]
+            return value
+
+        year, month, day = number(0, 4), number(5, 2), number(8, 2)
+        hour, minute, second = number(11, 2), number(14, 2), number(17, 2)
+        offset = np.zeros(len(c), np.int64)
+        if width == 25:
+            offset = np.where(c[:, 19] == ord("-") - 48, -1, 1) * (number(20, 2) * 3600 + number(23, 2) * 60)
+            fits = (number(20, 2) <= 23) & (number(23, 2) <= 59)
+        else:
+            fits = np.ones(len(c), bool)
+        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+        month_days = _MONTH_DAYS[np.clip(month, 0, 12)] + (leap & (month == 2))
+        fits &= ((year >= 1900) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
+                 & (hour <= 23) & (minute <= 59) & (second <= 59))
+        # Days since 1970-01-01 of the proleptic Gregorian date (H. Hinnant's days_from_civil).
+        y = year - (month <= 2)
+        era, yoe = y // 400, y % 400
+        doy = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+        days = era * 146_097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719_468
+        us = (days * 86_400 + hour * 3_600 + minute * 60 + second - offset) * 1_000_000
+        fits &= (us >= 0) & (us < _TOO_LATE_US)
+        out[at[fits]] = us[fits]
+        sure[at[fits]] = True
+    return sure, out
+
 
 def _array(values: Sequence[Any]) -> np.ndarray:
     """Values as a 1-d array of Python objects."""

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from powerpro_moodle.formats.completion_chunks import object_frame
 from powerpro_moodle.formats.ids import id_key
 from powerpro_moodle.formats.lifecycle import LifecyclePlan
 from powerpro_moodle.formats.settings import Settings
@@ -81,16 +82,6 @@ class Split:
         slow.bulk_unchanged = self.unchanged
         slow.bulk_new = self.new_users if len(self.new_users) else None
         return slow
-
-
-def _frame(columns: dict[str, Any]) -> pd.DataFrame:
-    """A DataFrame whose text columns stay Python objects (pandas would make them its slower
-    string type)."""
-    return pd.DataFrame({
-        name: pd.Series(values, dtype=object, copy=False)
-        if getattr(values, "dtype", np.dtype(object)) == np.dtype(object) else values
-        for name, values in columns.items()
-    })
 
 
 def _missing(arr: np.ndarray) -> np.ndarray:
@@ -163,7 +154,7 @@ def split_students(
     ids = e["student_id"].to_numpy(dtype=object)
     s_ids = state["student_id"].to_numpy(dtype=object)
     s_numbers = _text(state["student_number"])
-    split_of = Split(e.iloc[:0], [], _frame({c: np.zeros(0, dtype=object) for c in NEW_USER_COLUMNS}), 0, 0, 0, 0)
+    split_of = Split(e.iloc[:0], [], object_frame({c: np.zeros(0, dtype=object) for c in NEW_USER_COLUMNS}), 0, 0, 0, 0)
     if _missing(ids).any():  # a student known only by StudentNumber: everyone one by one
         split_of.slow_enrolments = e
         split_of.slow_state_numbers = s_numbers.tolist()
@@ -260,7 +251,7 @@ def split_students(
     cohorts = pd.Series([singles[names[a]] if b - a == 1 else tuple(names[a:b])
                          for a, b in zip(starts.tolist(), ends.tolist(), strict=True)], dtype=object)
 
-    users = _frame({
+    users = object_frame({
         "student_id": ids[firsts],
         "student_number": numbers[firsts],
         "username": username[firsts],
