@@ -44,17 +44,27 @@ def objects(values: Iterable[Any] | np.ndarray, size: int | None = None) -> np.n
     return out
 
 
-def _pack(columns: Columns, packed: Iterable[str]) -> dict[str, Any]:
-    """Columns ready to pickle: those in ``packed`` (text that repeats: a course, a status, a
-    student's six units) as codes into their distinct values, which pickle as bytes rather than
-    as one object each."""
+def _pack(columns: Columns, packed: Iterable[str], factorized: dict[str, tuple[np.ndarray, np.ndarray]],
+          at: np.ndarray | None = None) -> dict[str, Any]:
+    """The rows ``at`` (``None``: all) of columns, ready to pickle: those in ``packed`` (text that
+    repeats: a course, a status, a student's six units) as codes into their distinct values,
+    which pickle as bytes rather than as one object each. Those in ``factorized`` are given as
+    codes (none missing) into their distinct values already: the codes are renumbered, as if the
+    values were factorized here."""
+    def rows(values: np.ndarray) -> np.ndarray:
+        return values if at is None else values[at]
+
     out: dict[str, Any] = {}
     for name, values in columns.items():
-        if name in packed:
-            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        if name in factorized:
+            codes, uniques = factorized[name]
+            codes, which = pd.factorize(rows(codes))  # whole numbers, in the same order as the values
+            out[name] = (codes.astype(np.int32), objects([*uniques[which], None]))
+        elif name in packed:
+            codes, uniques = pd.factorize(rows(values), use_na_sentinel=True)
             out[name] = (codes.astype(np.int32), objects([*uniques, None]))  # code -1 (NULL) is the last
         else:
-            out[name] = values
+            out[name] = rows(values)
     return out
 
 
@@ -78,26 +88,29 @@ class Partitions:
         return self.folder / f"{kind}.{part}.pickle"
 
     def add(self, kind: str, columns: Columns, keys: np.ndarray | None = None, *, part: np.ndarray | None = None,
-            packed: Iterable[str] = ()) -> None:
+            packed: Iterable[str] = (), factorized: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
         """Append the rows of ``columns`` (arrays of one length) to the parts of their ``keys``
         (or to the parts ``part`` says: :func:`part_of` of their keys).
 
         :param packed: columns of text that repeats, stored as codes (see :func:`_pack`).
+        :param factorized: of the ``packed`` columns, those the caller has already factorized
+            (:func:`pandas.factorize` of the column: codes, distinct values), to do it once.
         """
         if part is None:
             part = part_of(keys, self.parts)
         if not len(part):
             return
         packed = set(packed)
+        factorized = {name: pair for name, pair in (factorized or {}).items()
+                      if name in packed and not (pair[0] < 0).any()}  # a missing value: factorized here
         if self.parts == 1:
-            self._write(kind, 0, _pack(columns, packed))
+            self._write(kind, 0, _pack(columns, packed, factorized))
             return
         order = np.argsort(part, kind="stable")
         bounds = np.searchsorted(part[order], np.arange(self.parts + 1))
         for p in range(self.parts):
             if bounds[p] < bounds[p + 1]:
-                at = order[bounds[p] : bounds[p + 1]]
-                self._write(kind, p, _pack({name: values[at] for name, values in columns.items()}, packed))
+                self._write(kind, p, _pack(columns, packed, factorized, order[bounds[p] : bounds[p + 1]]))
 
     def _write(self, kind: str, part: int, packed: dict[str, Any]) -> None:
         out = self._files.get((kind, part))

@@ -721,7 +721,63 @@ def competent(finalgrade: np.ndarray, gradepass: np.ndarray) -> np.ndarray:
 
 def _numbers(grades: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Grades as floats, and whether each is short enough for its float to compare exactly (at
-    most 15 characters: 15 significant digits); each distinct grade converted once."""
+    most 15 characters: 15 significant digits). The plain ones are read at once
+    (:func:`_plain_numbers`), the rest by :func:`_numbers_of`."""
+    sure, values = _plain_numbers(grades)
+    if sure.all():
+        return values, sure
+    short = sure.copy()
+    rest = np.flatnonzero(~sure)
+    values[rest], short[rest] = _numbers_of(grades[rest])
+    return values, short
+
+
+#: Powers of ten up to 10**15, each a float exactly.
+_TENS_FLOAT = np.array([float(10**k) for k in range(_FLOAT_SAFE + 1)])
+
+
+def _plain_numbers(grades: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which grades are plain decimals of at most 15 characters (``[+-]digits[.digits]``, ASCII),
+    and their floats (``0``: not read here), read over the column's bytes at once. Exactly
+    ``float()``'s: their digits, as a whole number below 2**53, and a power of ten up to 10**15
+    are floats exactly, and one division of them is the correctly rounded value."""
+    n = len(grades)
+    sure, out = np.zeros(n, bool), np.zeros(n)
+    try:
+        data = np.frombuffer(("\n".join(grades.tolist()) + "\n").encode("ascii"), np.uint8)
+    except (UnicodeEncodeError, TypeError):  # other digits than 0-9, or not text
+        return sure, out
+    ends = np.flatnonzero(data == 10)
+    if len(ends) != n:  # a value holds a line break
+        return sure, out
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    size = ends - starts
+    at = np.flatnonzero((size >= 1) & (size <= _FLOAT_SAFE))
+    start, size = starts[at], size[at]
+    data = np.concatenate([data, np.zeros(_FLOAT_SAFE, np.uint8)])
+    first = data[start]
+    fits = np.ones(len(at), bool)
+    whole, decimals, dots, digits = (np.zeros(len(at), np.int64) for _ in range(4))
+    for k in range(int(size.max(initial=0))):  # a place at a time, in every value at once
+        c = data[start + k].astype(np.int64)
+        inside = k < size
+        digit = inside & (c >= ord("0")) & (c <= ord("9"))
+        dot = inside & (c == ord("."))
+        fits &= digit | dot | ~inside | ((k == 0) & ((c == ord("+")) | (c == ord("-"))))
+        whole = np.where(digit, whole * 10 + c - ord("0"), whole)
+        decimals += digit & (dots > 0)
+        digits += digit
+        dots += dot
+    fits &= (dots <= 1) & (digits > 0)
+    value = whole / _TENS_FLOAT[decimals]
+    value = np.where(first == ord("-"), -value, value)
+    sure[at[fits]] = True
+    out[at[fits]] = value[fits]
+    return sure, out
+
+
+def _numbers_of(grades: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_numbers` a value at a time: each distinct grade converted once, by ``float()``."""
     codes, uniques = pd.factorize(grades)
     short = np.fromiter(map(len, uniques), np.int64, len(uniques)) <= _FLOAT_SAFE
     values = np.zeros(len(uniques))

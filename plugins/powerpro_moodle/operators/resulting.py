@@ -258,12 +258,14 @@ class ImportCompletionFileOperator(PowerProMoodleOperator):
                 good = chunk.good
                 if len(good):
                     # Each distinct id is keyed, hashed to its part and staged once per chunk.
-                    users, user_keys = _distinct_keys(good["user"].to_numpy())
-                    part = part_of(user_keys, spilled.parts.parts)[users]
+                    user_codes, user_ids, user_keys = _distinct_keys(good["user"].to_numpy())
+                    course_codes, course_ids, course_keys = _distinct_keys(good["course"].to_numpy())
+                    part = part_of(user_keys, spilled.parts.parts)[user_codes]
                     # The rest of a row (its cells, its grades) is in its text, for the few that need it.
                     spilled.parts.add("rows", {c: good[c].to_numpy() for c in _SPILLED}, part=part,
-                                      packed=("user", "course"))
-                    for kind, keys in (("users", user_keys), ("courses", _distinct_keys(good["course"].to_numpy())[1])):
+                                      packed=("user", "course"),
+                                      factorized={"user": (user_codes, user_ids), "course": (course_codes, course_ids)})
+                    for kind, keys in (("users", user_keys), ("courses", course_keys)):
                         distinct = objects(pd.unique(keys))
                         spilled.keys.add(kind, {"key": distinct}, part=np.zeros(len(distinct), np.int64))
             spilled.header, spilled.named, spilled.rows_read = reader.header, reader.named, reader.rows_read
@@ -595,13 +597,13 @@ def _iso_dates(dates: Any) -> list[str]:
     return list(_column([u.isoformat() for u in uniques])[codes])
 
 
-def _distinct_keys(values: Any) -> tuple[Any, Any]:
-    """Ids already stripped as (codes, :func:`~powerpro_moodle.formats.ids.id_key` of each
-    distinct id): ``keys[codes]`` are the ids' keys."""
+def _distinct_keys(values: Any) -> tuple[Any, Any, Any]:
+    """Ids already stripped as (codes, distinct ids, :func:`~powerpro_moodle.formats.ids.id_key`
+    of each distinct id), ``pd.factorize``'s codes and distinct ids: ``keys[codes]`` are the ids' keys."""
     import pandas as pd
 
     codes, uniques = pd.factorize(values)
-    return codes, _column(list(map(str.upper, uniques)))
+    return codes, uniques, _column(list(map(str.upper, uniques)))
 
 
 def _keys(values: Any) -> Any:
