@@ -61,9 +61,35 @@ def wait_until(check, seconds: float, what: str, proc: subprocess.Popen, log: Pa
     raise SystemExit(f"{what}: not ready within {seconds:.0f} s" + (f"; see {log}" if log else ""))
 
 
+def start_ftp_server(root: Path, password: str, attempts: int = 3) -> tuple[subprocess.Popen, int]:
+    """The stand-in Moodle FTP server, listening. A free port can be taken by another program
+    before the server binds it: then it exits at once, and another port is tried."""
+    import socket
+
+    for _ in range(attempts):
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "scripts" / "ftp_server.py"), "--root", str(root), "--port", str(port),
+             "--password", password],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        deadline = time.monotonic() + 15
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                return proc, port
+            except OSError:
+                time.sleep(0.1)
+        stop(proc, "the FTP server")
+    raise SystemExit(f"the stand-in FTP server did not start on a free port ({attempts} tries)")
+
+
 def stop(proc: subprocess.Popen | None, name: str) -> None:
     """Stop ``proc`` and everything in its process group (Airflow's scheduler, workers, ...)."""
-    if proc is None or proc.poll() is not None:
+    if proc is None:
+        return
+    if proc.poll() is not None:
+        print(f"{name} had already stopped (exit code {proc.returncode})", flush=True)
         return
     for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
         try:
@@ -144,12 +170,8 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        ftp_port, ftp_password = free_port(), secrets.token_urlsafe(12)
-        ftp = subprocess.Popen(
-            [sys.executable, str(ROOT / "scripts" / "ftp_server.py"), "--root", str(ftp_root), "--port",
-             str(ftp_port), "--password", ftp_password],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
+        ftp_password = secrets.token_urlsafe(12)
+        ftp, ftp_port = start_ftp_server(ftp_root, ftp_password)
         env = environment(args.home, db_path, ftp_port, ftp_password, port)
         print("Preparing Airflow's metadata database ...", flush=True)
         subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, cwd=ROOT, check=True,
