@@ -603,6 +603,21 @@ _DIGIT_PLACES = {size: np.array([c == "d" for c in shape]) for size, shape in _I
 _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
+def _column_bytes(values: np.ndarray, encoding: str, pad: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A text column as one array of bytes (each value followed by a line break, then ``pad``
+    zero bytes so a fixed-width read past a short last value stays inside), each value's start
+    and length; ``None`` when a value is not text, does not encode, or holds a line break."""
+    try:
+        data = np.frombuffer(("\n".join(values.tolist()) + "\n").encode(encoding), np.uint8)
+    except (UnicodeEncodeError, TypeError):
+        return None
+    ends = np.flatnonzero(data == 10)
+    if len(ends) != len(values):
+        return None
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    return np.concatenate([data, np.zeros(pad, np.uint8)]), starts, ends - starts
+
+
 def _plain_times(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Which times are written plainly, and their microseconds since 1970 UTC (``NaN``: not
     completed), read over the column's bytes at once: empty, ``-``, Unix seconds (up to 12
@@ -611,16 +626,10 @@ def _plain_times(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     which reads these the same way."""
     n = len(raw)
     sure, out = np.zeros(n, bool), np.full(n, np.nan)
-    try:
-        data = np.frombuffer(("\n".join(raw.tolist()) + "\n").encode("utf-8"), np.uint8)
-    except UnicodeEncodeError:
+    column = _column_bytes(raw, "utf-8", pad=25)
+    if column is None:
         return sure, out
-    ends = np.flatnonzero(data == 10)
-    if len(ends) != n:  # a value holds a line break
-        return sure, out
-    starts = np.concatenate([[0], ends[:-1] + 1])
-    size = ends - starts
-    data = np.concatenate([data, np.zeros(25, np.uint8)])
+    data, starts, size = column
     sure[(size == 0) | ((size == 1) & (data[starts] == ord("-")))] = True
 
     def chars(at: np.ndarray, width: int) -> np.ndarray:
@@ -743,18 +752,12 @@ def _plain_numbers(grades: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     are floats exactly, and one division of them is the correctly rounded value."""
     n = len(grades)
     sure, out = np.zeros(n, bool), np.zeros(n)
-    try:
-        data = np.frombuffer(("\n".join(grades.tolist()) + "\n").encode("ascii"), np.uint8)
-    except (UnicodeEncodeError, TypeError):  # other digits than 0-9, or not text
+    column = _column_bytes(grades, "ascii", pad=_FLOAT_SAFE)  # ascii: other digits than 0-9 are not read here
+    if column is None:
         return sure, out
-    ends = np.flatnonzero(data == 10)
-    if len(ends) != n:  # a value holds a line break
-        return sure, out
-    starts = np.concatenate([[0], ends[:-1] + 1])
-    size = ends - starts
+    data, starts, size = column
     at = np.flatnonzero((size >= 1) & (size <= _FLOAT_SAFE))
     start, size = starts[at], size[at]
-    data = np.concatenate([data, np.zeros(_FLOAT_SAFE, np.uint8)])
     first = data[start]
     fits = np.ones(len(at), bool)
     whole, decimals, dots, digits = (np.zeros(len(at), np.int64) for _ in range(4))
